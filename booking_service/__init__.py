@@ -1,0 +1,1 @@
+"""TicketFlow's booking service."""
