@@ -103,6 +103,16 @@ class PostgresServer:
     def dsn(self, dbname: str) -> str:
         return f"host={self.host} port={self.port} user={self.user} dbname={dbname}"
 
+    def env(self, dbname: str) -> dict[str, str]:
+        """The services' DB_* variables for a database of this server."""
+        return {
+            "DB_HOST": self.host,
+            "DB_PORT": str(self.port),
+            "DB_USER": self.user,
+            "DB_NAME": dbname,
+            "DB_SSLMODE": "disable",
+        }
+
     def _janitor(self, dbname: str, template: str | None = None, as_template: bool = False) -> DatabaseJanitor:
         return DatabaseJanitor(
             user=self.user,
@@ -127,15 +137,15 @@ class PostgresServer:
 
     @contextlib.contextmanager
     def database(self, template: str | None = None, prefix: str = "test") -> Iterator[str]:
-        """A fresh database (a copy of `template` if given); yields its DSN, drops it on exit."""
+        """A fresh database (a copy of `template` if given); yields its name, drops it on exit."""
         name = f"{prefix}_{os.getpid()}_{next(self._names)}"
         with self._janitor(name, template=template):
-            yield self.dsn(name)
+            yield name
 
     def create_database(self, name: str) -> str:
-        """Creates an empty database that lives as long as the server; returns its DSN."""
+        """Creates an empty database that lives as long as the server; returns its name."""
         self._janitor(name).init()
-        return self.dsn(name)
+        return name
 
 
 @contextlib.contextmanager

@@ -1,0 +1,76 @@
+"""Wiring of the event service: one pool, the use cases, the Quart app and the gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+from quart import Quart
+
+from event_service import grpc_api, http_api
+from event_service.config import Settings
+from event_service.errors import ERRORS
+from event_service.repository import EventRepository
+from event_service.service import EventService
+from service_runtime import rest
+from service_runtime.database import is_reachable, open_pool
+from service_runtime.grpc_server import GrpcServer
+from service_runtime.metrics import Metrics
+from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.serve import Servers
+from ticketflow.event.v1 import event_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_LOCK = "ticketflow.event_service.migrations"
+
+
+@dataclass
+class Components:
+    service: EventService
+    metrics: Metrics
+    http_app: Quart
+    grpc_server: GrpcServer
+
+
+def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer | None = None) -> Components:
+    """Everything the service serves, around an open pool (tests call this too)."""
+    metrics = Metrics()
+    metrics.watch_pool(pool)
+    service = EventService(EventRepository(pool), settings.limits)
+
+    http_app = Quart("event_service")
+    rest.install(
+        http_app,
+        errors=ERRORS,
+        metrics=metrics,
+        readiness={"database": lambda: is_reachable(pool)},
+        max_body_bytes=settings.server.max_body_bytes,
+    )
+    http_app.register_blueprint(http_api.blueprint(service))
+
+    grpc_server = grpc_server or GrpcServer([grpc_api.SERVICE_NAME])
+    event_service_pb2_grpc.add_EventServiceServicer_to_server(grpc_api.servicer(service, metrics), grpc_server.server)
+    return Components(service, metrics, http_app, grpc_server)
+
+
+async def migrate(settings: Settings) -> int:
+    applied = await apply_migrations(
+        settings.database.conninfo(), load_migrations("event_service"), lock_name=MIGRATIONS_LOCK
+    )
+    return len(applied)
+
+
+async def run(settings: Settings) -> None:
+    """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
+    grpc_server = GrpcServer([grpc_api.SERVICE_NAME])
+    servers = Servers(settings.server, grpc_server)
+    pool = await open_pool(settings.database, name="event_service")
+    try:
+        await migrate(settings)
+        components = build(settings, pool, grpc_server)
+    except BaseException:
+        await pool.close()
+        raise
+    await servers.run(components.http_app, on_stop=pool.close)

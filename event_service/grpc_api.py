@@ -1,0 +1,56 @@
+"""gRPC adapter: `ticketflow.event.v1.EventService` on top of the use cases."""
+
+from __future__ import annotations
+
+import grpc
+
+from event_service.errors import ERRORS
+from event_service.messages import event_message, optional_datetime, reservation_message
+from event_service.service import EventService
+from service_runtime.grpc_server import error_mapping
+from service_runtime.metrics import Metrics
+from ticketflow.event.v1 import event_service_pb2 as pb
+from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EventService"].full_name
+
+
+def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceServicer:
+    @error_mapping(ERRORS, metrics, SERVICE_NAME)
+    class EventServicer(pb_grpc.EventServiceServicer):
+        async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
+            event = await service.create_event(
+                request.name, optional_datetime(request, "start_time"), request.total_seats
+            )
+            return event_message(event)
+
+        async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
+            return event_message(await service.get_event(request.event_id))
+
+        async def ListEvents(
+            self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
+        ) -> pb.ListEventsResponse:
+            page = await service.list_events(request.page_size, request.page_token)
+            return pb.ListEventsResponse(
+                events=[event_message(e) for e in page.events],
+                next_page_token=page.next_page_token,
+                total_size=page.total_size,
+            )
+
+        async def ReserveSeats(
+            self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext
+        ) -> pb.Reservation:
+            reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
+            return reservation_message(reservation)
+
+        async def ReleaseSeats(
+            self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
+        ) -> pb.Reservation:
+            return reservation_message(await service.release_seats(request.booking_id))
+
+        async def GetReservation(
+            self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext
+        ) -> pb.Reservation:
+            return reservation_message(await service.get_reservation(request.booking_id))
+
+    return EventServicer()

@@ -1,0 +1,151 @@
+"""The REST API through Quart's test client: routes, JSON mapping, errors, health, metrics."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+GIG = {"name": "Gig", "startTime": "2027-03-01T19:30:00+01:00", "totalSeats": 100}
+
+
+async def _create(client: Client, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/events", json={**GIG, **fields})
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    body: dict[str, Any] = await response.get_json()
+    return body
+
+
+def _count_events(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_post_creates_an_event_with_location_and_camel_case_json(client: Client) -> None:
+    response = await client.post("/events", json=GIG)
+    assert response.status_code == 201
+    body = await response.get_json()
+    assert response.headers["Location"] == f"/events/{body['id']}"
+    assert body["name"] == "Gig"
+    assert body["startTime"] == "2027-03-01T18:30:00Z"  # RFC 3339, normalised to UTC
+    assert (body["totalSeats"], body["availableSeats"]) == (100, 100)
+    assert set(body) == {"id", "name", "startTime", "totalSeats", "availableSeats", "createTime", "updateTime"}
+
+
+async def test_proto_field_names_are_accepted_too(client: Client) -> None:
+    created = await _create(client, **{"start_time": "2027-01-01T00:00:00Z", "total_seats": 7})
+    assert created["totalSeats"] == 7
+
+
+async def test_get_returns_the_event(client: Client) -> None:
+    created = await _create(client)
+    response = await client.get(f"/events/{created['id']}")
+    assert response.status_code == 200
+    assert await response.get_json() == created
+
+
+async def test_list_pages_with_tokens(client: Client) -> None:
+    ids = {(await _create(client))["id"] for _ in range(3)}
+    first = await (await client.get("/events?pageSize=2")).get_json()
+    assert len(first["events"]) == 2 and first["totalSize"] == 3 and first["nextPageToken"]
+    second = await (await client.get(f"/events?page_size=2&pageToken={first['nextPageToken']}")).get_json()
+    assert len(second["events"]) == 1 and second["nextPageToken"] == ""
+    assert {e["id"] for e in first["events"] + second["events"]} == ids
+
+
+async def test_unknown_event_is_404_with_error_body(client: Client) -> None:
+    missing = str(uuid.uuid4())
+    response = await client.get(f"/events/{missing}")
+    assert response.status_code == 404
+    body = await response.get_json()
+    assert body["code"] == 5 and missing in body["message"]
+    assert body["details"][0]["reason"] == "EVENT_NOT_FOUND"
+    assert body["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**GIG, "name": ""}, "name"),
+        ({**GIG, "name": "x" * 201}, "name"),
+        ({**GIG, "totalSeats": 0}, "total_seats"),
+        ({**GIG, "totalSeats": -1}, "total_seats"),
+        ({**GIG, "totalSeats": 10**12}, "total_seats"),
+        ({**GIG, "totalSeats": "many"}, "total_seats"),
+        ({**GIG, "totalSeats": 1.5}, "total_seats"),
+        ({**GIG, "startTime": "tomorrow"}, "start_time"),
+        ({**GIG, "startTime": "2027-03-01T19:30:00"}, "start_time"),
+        ({"name": "Gig", "totalSeats": 5}, "start_time"),
+        ({**GIG, "availableSeats": 5}, "available_seats"),
+        ({**GIG, "color": "red"}, "color"),
+    ],
+)
+async def test_bad_fields_are_400_naming_the_field_and_create_nothing(
+    client: Client, dsn: str, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/events", json=body)
+    assert response.status_code == 400
+    error = await response.get_json()
+    assert error["code"] == 3
+    assert error["details"][0]["metadata"]["field"] == field
+    assert field in error["message"]
+    assert _count_events(dsn) == 0
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1, 2]", b"null", b'"text"', b"\xff\xfe"])
+async def test_malformed_json_is_400(client: Client, dsn: str, raw: bytes) -> None:
+    response = await client.post("/events", data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert (await response.get_json())["details"][0]["metadata"]["field"] == "body"
+    assert _count_events(dsn) == 0
+
+
+async def test_a_body_over_the_limit_is_413(client: Client, dsn: str) -> None:
+    response = await client.post("/events", json={**GIG, "name": "x" * 100_000})
+    assert response.status_code == 413
+    assert (await response.get_json())["details"][0]["reason"] == "BODY_TOO_LARGE"
+    assert _count_events(dsn) == 0
+
+
+@pytest.mark.parametrize(
+    "query", ["pageSize=0x10", "pageSize=101", "pageSize=-1", "pageToken=garbage", "limit=5"]
+)
+async def test_bad_list_parameters_are_400(client: Client, query: str) -> None:
+    response = await client.get(f"/events?{query}")
+    assert response.status_code == 400
+
+
+async def test_non_uuid_id_is_400_not_500(client: Client) -> None:
+    response = await client.get("/events/1234")
+    assert response.status_code == 400
+    assert (await response.get_json())["details"][0]["metadata"]["field"] == "event_id"
+
+
+async def test_unknown_route_and_wrong_method_use_the_error_body(client: Client) -> None:
+    missing = await client.get("/nowhere")
+    assert missing.status_code == 404 and (await missing.get_json())["code"] == 5
+    wrong = await client.delete("/events")
+    assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
+
+
+async def test_no_route_changes_seat_counts(client: Client) -> None:
+    created = await _create(client)
+    for method in ("put", "patch", "delete"):
+        response = await getattr(client, method)(f"/events/{created['id']}", json={"quantity": 5})
+        assert response.status_code == 405
+    assert (await (await client.get(f"/events/{created['id']}")).get_json())["availableSeats"] == 100
+
+
+async def test_health_readiness_and_metrics(client: Client) -> None:
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and (await ready.get_json())["checks"] == {"database": "ok"}
+    await client.get("/events/not-an-id")
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'http_requests_total{method="GET",route="/events/<event_id>",status="400"} 1.0' in metrics
+    assert "db_pool_size" in metrics

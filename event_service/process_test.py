@@ -1,0 +1,159 @@
+"""The event service as its own process: start-up errors, migrations, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from google.protobuf import timestamp_pb2
+
+from event_service.audit import assert_seats_consistent
+from ticketflow.event.v1 import event_service_pb2 as pb
+from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
+from tools.testing.postgres import PostgresServer, free_port
+from tools.testing.processes import ServiceProcess, run_to_exit
+
+BINARY = "event_service/event_service"
+SECRET = "s3cr3t-never-logged"
+
+
+@pytest.fixture
+def empty_db(postgresql_server: PostgresServer) -> Iterator[str]:
+    with postgresql_server.database(prefix="proc") as name:
+        yield name
+
+
+@pytest.fixture
+def env(postgresql_server: PostgresServer, empty_db: str, tmp_path: Path) -> dict[str, str]:
+    # An empty .env of our own, so that no .env lying around can change the test.
+    (tmp_path / "empty.env").write_text("")
+    return {
+        **postgresql_server.env(empty_db),
+        "DB_PASSWORD": SECRET,
+        "HTTP_PORT": str(free_port()),
+        "GRPC_PORT": str(free_port()),
+        "SERVER_HOST": "127.0.0.1",
+        "SHUTDOWN_GRACE_SECONDS": "10",
+        "ENV_FILE": str(tmp_path / "empty.env"),
+    }
+
+
+@pytest.fixture
+def service(env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
+    proc = ServiceProcess("event_service", BINARY, env, tmp_path / "event_service.log").start()
+    try:
+        proc.wait_http(f"http://127.0.0.1:{env['HTTP_PORT']}/readyz")
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HTTP_PORT", "http"), ("GRPC_PORT", "70000"), ("DB_SSLMODE", "sometimes"), ("DB_POOL_MAX_SIZE", "0")],
+)
+def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(
+    env: dict[str, str], variable: str, value: str
+) -> None:
+    result = run_to_exit(BINARY, {**env, variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+
+
+def test_an_unreachable_database_is_one_clear_line_without_the_password(env: dict[str, str]) -> None:
+    result = run_to_exit(BINARY, {**env, "DB_PORT": str(free_port()), "DB_CONNECT_TIMEOUT": "2"})
+    assert result.returncode == 2
+    assert "cannot connect" in result.stderr and "127.0.0.1" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_port_in_use_is_one_clear_line(env: dict[str, str], service: ServiceProcess) -> None:
+    result = run_to_exit(BINARY, {**env, "GRPC_PORT": str(free_port())})
+    assert result.returncode == 2
+    assert "HTTP_PORT" in result.stderr and "in use" in result.stderr.lower()
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_env_file_is_read_and_the_environment_wins(env: dict[str, str], tmp_path: Path) -> None:
+    dotenv = tmp_path / "service.env"
+    # GRPC_PORT is malformed in the file but set in the environment: only the file's
+    # MAX_SEATS_PER_BOOKING can stop start-up, and only if the file was read.
+    dotenv.write_text("# a comment\nMAX_SEATS_PER_BOOKING=lots\nGRPC_PORT=notaport\n")
+    result = run_to_exit(BINARY, {**env, "ENV_FILE": str(dotenv)}, timeout=20)
+    assert result.returncode == 2 and "MAX_SEATS_PER_BOOKING" in result.stderr, result.stderr
+
+
+def test_two_migrate_commands_at_once_both_succeed_and_apply_once(
+    env: dict[str, str], postgresql_server: PostgresServer, empty_db: str
+) -> None:
+    results: list[int] = []
+
+    def migrate() -> None:
+        results.append(run_to_exit(BINARY, env, ["migrate"]).returncode)
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [0, 0]
+    assert run_to_exit(BINARY, env, ["migrate"]).returncode == 0
+    with psycopg.connect(postgresql_server.dsn(empty_db)) as conn:
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+
+
+def test_logs_never_show_the_password(service: ServiceProcess) -> None:
+    assert "serving HTTP" in service.logs()
+    assert SECRET not in service.logs()
+
+
+async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
+    env: dict[str, str], service: ServiceProcess, postgresql_server: PostgresServer, empty_db: str
+) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{env['GRPC_PORT']}") as channel:
+        stub = pb_grpc.EventServiceStub(channel)
+        event = await stub.CreateEvent(
+            pb.CreateEventRequest(name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_900_000_000), total_seats=100_000),
+            timeout=5,
+        )
+        confirmed: list[str] = []
+        refused: list[grpc.StatusCode] = []
+        stop = asyncio.Event()
+
+        async def caller() -> None:
+            while not stop.is_set():
+                booking = str(uuid.uuid4())
+                try:
+                    await stub.ReserveSeats(pb.ReserveSeatsRequest(booking_id=booking, event_id=event.id, seats=1), timeout=15)
+                    confirmed.append(booking)
+                except grpc.aio.AioRpcError as error:
+                    refused.append(error.code())
+                    return
+
+        callers = [asyncio.create_task(caller()) for _ in range(32)]
+        await asyncio.sleep(1.5)
+        assert confirmed, service.logs()
+        service.signal(signal.SIGTERM)
+        exit_code = await asyncio.to_thread(service.wait, 30)
+        stop.set()
+        await asyncio.gather(*callers)
+
+    assert exit_code == 0, service.logs()
+    # Calls refused after SIGTERM are refused as UNAVAILABLE (retryable), never half-done.
+    assert set(refused) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, refused
+    dsn = postgresql_server.dsn(empty_db)
+    with psycopg.connect(dsn) as conn:
+        reserved = {str(r[0]) for r in conn.execute("SELECT booking_id FROM reservations WHERE state = 'RESERVED'")}
+    # Every call answered OK holds its seat, and no seat was taken without an OK answer.
+    assert reserved == set(confirmed)
+    assert_seats_consistent(dsn)
+    assert "stopped" in service.logs()

@@ -1,0 +1,198 @@
+"""PostgreSQL storage of events and reservations.
+
+Every seat change is a single SQL statement, so it is atomic by itself and holds the event's
+row lock for as short a time as possible. The `reservations` row of a booking id is the record
+of truth: every path ends by returning what is recorded, which is what makes replays safe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, errors
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from event_service.domain import Event, NewEvent, Reservation, ReservationState, SeatRequest
+
+_EVENT_COLUMNS = "id, name, start_time, total_seats, available_seats, create_time, update_time"
+_RESERVATION_COLUMNS = "booking_id, event_id, seats, state, create_time, release_time"
+
+INSERT_EVENT = f"""
+INSERT INTO events (id, name, start_time, total_seats, available_seats)
+VALUES (%(id)s, %(name)s, %(start_time)s, %(total_seats)s, %(total_seats)s)
+RETURNING {_EVENT_COLUMNS}
+"""
+
+SELECT_EVENT = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %(id)s"
+
+SELECT_FIRST_EVENTS = f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY start_time, id LIMIT %(limit)s"
+
+SELECT_EVENTS_AFTER = f"""
+SELECT {_EVENT_COLUMNS} FROM events
+ WHERE (start_time, id) > (%(after_time)s, %(after_id)s)
+ ORDER BY start_time, id
+ LIMIT %(limit)s
+"""
+
+COUNT_EVENTS = "SELECT count(*) AS n FROM events"
+
+# Takes the seats if enough are left and records the outcome, in one statement: the
+# conditional UPDATE takes the event's row lock and re-checks availability after waiting for
+# it, so concurrent callers can never take more than there is. A booking id that already
+# has a record makes the INSERT fail (unique violation), which undoes the UPDATE too. No row
+# comes back when the event does not exist.
+RESERVE = f"""
+WITH event AS (
+    SELECT id, available_seats FROM events WHERE id = %(event_id)s
+), taken AS (
+    UPDATE events
+       SET available_seats = available_seats - %(seats)s, update_time = now()
+     WHERE id = %(event_id)s AND available_seats >= %(seats)s
+ RETURNING available_seats
+)
+INSERT INTO reservations (booking_id, event_id, seats, state)
+SELECT %(booking_id)s, event.id, %(seats)s,
+       CASE WHEN EXISTS (SELECT FROM taken) THEN 'RESERVED' ELSE 'SOLD_OUT' END
+  FROM event
+RETURNING {_RESERVATION_COLUMNS},
+          coalesce((SELECT available_seats FROM taken), (SELECT available_seats FROM event)) AS available_seats
+"""
+
+# Gives a RESERVED booking's seats back (the state change and the seat count in one
+# statement, so exactly once), or, when the booking id has no record at all, records it as
+# RELEASED so that a late RESERVE for it fails. Returns no row when a record exists that is
+# not RESERVED (already released, sold out) or appeared after this statement's snapshot.
+RELEASE = f"""
+WITH released AS (
+    UPDATE reservations
+       SET state = 'RELEASED', release_time = now()
+     WHERE booking_id = %(booking_id)s AND state = 'RESERVED'
+ RETURNING {_RESERVATION_COLUMNS}
+), restored AS (
+    UPDATE events
+       SET available_seats = events.available_seats + released.seats, update_time = now()
+      FROM released
+     WHERE events.id = released.event_id
+), marker AS (
+    INSERT INTO reservations (booking_id, event_id, seats, state, release_time)
+    SELECT %(booking_id)s, NULL, 0, 'RELEASED', now()
+     WHERE NOT EXISTS (SELECT FROM released)
+    ON CONFLICT (booking_id) DO NOTHING
+ RETURNING {_RESERVATION_COLUMNS}
+)
+SELECT * FROM released UNION ALL SELECT * FROM marker
+"""
+
+# The record of a booking id, with its event's seats left (for SOLD_OUT answers).
+SELECT_RESERVATION = """
+SELECT r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time, e.available_seats
+  FROM reservations r LEFT JOIN events e ON e.id = r.event_id
+ WHERE r.booking_id = %(booking_id)s
+"""
+
+
+def _event(row: dict[str, Any]) -> Event:
+    return Event(
+        id=row["id"],
+        name=row["name"],
+        start_time=row["start_time"],
+        total_seats=row["total_seats"],
+        available_seats=row["available_seats"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+def _reservation(row: dict[str, Any]) -> Reservation:
+    return Reservation(
+        booking_id=row["booking_id"],
+        event_id=row["event_id"],
+        seats=row["seats"],
+        state=ReservationState(row["state"]),
+        create_time=row["create_time"],
+        release_time=row["release_time"],
+    )
+
+
+class ReleaseRaced(RuntimeError):
+    """A booking id's record kept changing under ReleaseSeats (should not happen)."""
+
+
+class EventRepository:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def create_event(self, new: NewEvent) -> Event:
+        async with self._pool.connection() as conn:
+            row = await _one(conn, INSERT_EVENT, _new_event_params(new))
+        assert row is not None
+        return _event(row)
+
+    async def get_event(self, event_id: uuid.UUID) -> Event | None:
+        async with self._pool.connection() as conn:
+            row = await _one(conn, SELECT_EVENT, {"id": event_id})
+        return _event(row) if row else None
+
+    async def list_events(
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> tuple[list[Event], int]:
+        """Up to `limit` events after the (start_time, id) position, and the total count."""
+        if after is None:
+            query, params = SELECT_FIRST_EVENTS, {"limit": limit}
+        else:
+            query, params = SELECT_EVENTS_AFTER, {"limit": limit, "after_time": after[0], "after_id": after[1]}
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            rows = await cursor.fetchall()
+            count = await _one(conn, COUNT_EVENTS, {})
+        assert count is not None
+        return [_event(r) for r in rows], int(count["n"])
+
+    async def reserve(self, request: SeatRequest) -> tuple[Reservation, int] | None:
+        """Records the outcome of taking the seats; returns (what is recorded for the booking
+        id, the event's available seats), or None when the event does not exist. A record
+        made earlier for the same booking id is returned as it is (nothing is taken)."""
+        params = {"booking_id": request.booking_id, "event_id": request.event_id, "seats": request.seats}
+        async with self._pool.connection() as conn:
+            try:
+                row = await _one(conn, RESERVE, params)
+            except errors.UniqueViolation:
+                row = await _one(conn, SELECT_RESERVATION, params)
+                assert row is not None, "a unique violation means the record exists"
+        if row is None:
+            return None
+        return _reservation(row), row["available_seats"] or 0
+
+    async def release(self, booking_id: uuid.UUID) -> Reservation:
+        """Gives the booking's seats back (once), or records the booking id as released."""
+        params = {"booking_id": booking_id}
+        async with self._pool.connection() as conn:
+            # Each round sees everything committed before it started; a record that appears
+            # between our snapshot and our write is seen by the next round.
+            for _ in range(5):
+                row = await _one(conn, RELEASE, params)
+                if row is not None:
+                    return _reservation(row)
+                row = await _one(conn, SELECT_RESERVATION, params)
+                if row is not None and row["state"] != ReservationState.RESERVED.value:
+                    return _reservation(row)
+        raise ReleaseRaced(f"the record of booking {booking_id} kept changing during release")
+
+    async def get_reservation(self, booking_id: uuid.UUID) -> tuple[Reservation, int] | None:
+        async with self._pool.connection() as conn:
+            row = await _one(conn, SELECT_RESERVATION, {"booking_id": booking_id})
+        return (_reservation(row), row["available_seats"] or 0) if row else None
+
+
+async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(query, params)
+    return await cursor.fetchone()
+
+
+def _new_event_params(new: NewEvent) -> dict[str, Any]:
+    return {"id": new.id, "name": new.name, "start_time": new.start_time, "total_seats": new.total_seats}

@@ -1,0 +1,54 @@
+"""The command line shared by both services: `serve` (the default) and `migrate`.
+
+Start-up failures a user can fix (configuration, an unreachable database, a port in use, a
+migration conflict) are printed as one line naming the cause, with exit status 2; nothing
+else is printed for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from service_runtime import logs
+from service_runtime.config import ConfigError, Env
+from service_runtime.database import DatabaseUnavailable
+from service_runtime.migrations import MigrationError
+from service_runtime.serve import ListenError
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+_STARTUP_ERRORS = (ConfigError, DatabaseUnavailable, ListenError, MigrationError)
+
+
+def run_service(
+    name: str,
+    argv: list[str],
+    load_settings: Callable[[Env], S],
+    serve: Callable[[S], Awaitable[None]],
+    migrate: Callable[[S], Awaitable[int]],
+) -> int:
+    parser = argparse.ArgumentParser(prog=name, description=f"TicketFlow {name}. Configured by environment variables (see README.md).")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"], help="serve (default) or apply database migrations and exit")
+    args = parser.parse_args(argv)
+    try:
+        env = Env.load()
+        logs.configure(env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")), name)
+        settings = load_settings(env)
+        if args.command == "migrate":
+            applied = asyncio.run(migrate(settings))
+            print(f"{name}: {applied} migration(s) applied", file=sys.stderr)
+        else:
+            asyncio.run(serve(settings))
+    except _STARTUP_ERRORS as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
