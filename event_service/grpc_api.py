@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 
 from event_service.errors import ERRORS
-from event_service.messages import event_message, optional_datetime, reservation_message
+from event_service.messages import event_message, reservation_message
+from service_runtime.protojson import optional_datetime
 from event_service.service import EventService
 from service_runtime.grpc_server import error_mapping
 from service_runtime.metrics import Metrics
