@@ -1,14 +1,9 @@
 """Real PostgreSQL for tests: one throw-away server per test session, one database per test.
 
-A pytest plugin (`py_pytest_test(plugins = ["tools.testing.postgres"])`) built on pytest-postgresql's
-`PostgreSQLExecutor` and `DatabaseJanitor`. It differs from pytest-postgresql's own
-`postgresql_proc` fixture in the two ways these machines need:
-
-- PostgreSQL refuses to run as root. When the tests run as root (as CI does), `pg_ctl` is run
-  through `runuser -u postgres`, and the server's directory is made the `postgres` user's.
-- The server's directory (data, socket, log) is a short path under /tmp, never under Bazel's
-  test temp directory: that one is too long for a Unix socket and, under /root, unreadable
-  for the `postgres` user.
+A pytest plugin (`py_pytest_test(postgres = True)` loads it). The server is
+`tools.embedded_postgres` (run as the `postgres` user when the tests run as root, in a short
+directory under /tmp; see there why), with fsync off: durability is irrelevant for throw-away
+test databases. Databases are made and dropped with pytest-postgresql's `DatabaseJanitor`.
 
 Fixtures:
 - `postgresql_server` (session): the running server (`PostgresServer`).
@@ -19,75 +14,17 @@ Fixtures:
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
 import pytest
-from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-_SUPERUSER = "postgres"
-_SYSTEM_USER = "postgres"
-# Durability is irrelevant for throw-away test databases; speed is not.
-_TEST_SERVER_OPTIONS = "-c fsync=off -c full_page_writes=off -c max_connections=300"
-
-
-def postgres_bindir() -> Path:
-    """Directory of the PostgreSQL server binaries: $PG_BINDIR, `pg_config --bindir`, or Debian's."""
-    if env := os.environ.get("PG_BINDIR"):
-        return Path(env)
-    candidates = []
-    if pg_config := shutil.which("pg_config", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", "")):
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if out.returncode == 0:
-            candidates.append(Path(out.stdout.strip()))
-    candidates += sorted(
-        (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
-    )
-    for candidate in candidates:
-        if (candidate / "pg_ctl").is_file() and (candidate / "postgres").is_file():
-            return candidate
-    raise RuntimeError(
-        "PostgreSQL server binaries (pg_ctl, postgres) not found: install them "
-        "(Debian: apt-get install postgresql) or set PG_BINDIR"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _runuser() -> str:
-    for path in ("/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
-        if os.access(path, os.X_OK):
-            return path
-    raise RuntimeError("running PostgreSQL as root needs runuser (util-linux)")
-
-
-def _pg_ctl_for(base: Path, bindir: Path) -> str:
-    """The pg_ctl to run: the real one, or as root a wrapper running it as `postgres`."""
-    pg_ctl = bindir / "pg_ctl"
-    if os.geteuid() != 0:
-        return str(pg_ctl)
-    wrapper = base / "pg_ctl"
-    # cd first: the caller's working directory (Bazel's runfiles, under /root) is not
-    # readable by `postgres`, and pg_ctl refuses to start from there.
-    wrapper.write_text(f'#!/bin/sh\ncd "{base}" && exec {_runuser()} -u {_SYSTEM_USER} -- {pg_ctl} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+from tools.embedded_postgres.server import FAST_UNSAFE, EmbeddedPostgres
+from tools.embedded_postgres.server import free_port as free_port  # re-exported: tests use it
 
 
 @dataclass
@@ -151,33 +88,8 @@ class PostgresServer:
 @contextlib.contextmanager
 def running_postgres() -> Iterator[PostgresServer]:
     """Starts a throw-away PostgreSQL server; stops it and removes its files on exit."""
-    bindir = postgres_bindir()
-    base = Path(tempfile.mkdtemp(prefix="tfpg-", dir="/tmp"))
-    try:
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam(_SYSTEM_USER)
-            os.chown(base, owner.pw_uid, owner.pw_gid)
-        base.chmod(0o755)
-        port = free_port()
-        executor = PostgreSQLExecutor(
-            executable=_pg_ctl_for(base, bindir),
-            host="127.0.0.1",
-            port=port,
-            datadir=str(base / "data"),
-            unixsocketdir=str(base),
-            logfile=str(base / "postgres.log"),
-            startparams="-w",
-            dbname="tests",
-            user=_SUPERUSER,
-            postgres_options=_TEST_SERVER_OPTIONS,
-        )
-        executor.start()
-        try:
-            yield PostgresServer(host="127.0.0.1", port=port, user=_SUPERUSER, bindir=bindir, _names=count())
-        finally:
-            executor.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with EmbeddedPostgres(settings=FAST_UNSAFE) as server:
+        yield PostgresServer(host=server.host, port=server.port, user=server.user, bindir=server.bindir, _names=count())
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""A throw-away PostgreSQL server for tests, the dev stack and benchmarks."""
