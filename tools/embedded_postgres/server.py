@@ -121,21 +121,81 @@ class EmbeddedPostgres:
         }
 
     def start(self, output: IO[Any] | int | None = None, timeout: float = 30.0) -> None:
-        """Creates the directory, runs initdb, starts the server and waits until it accepts
-        connections. The server's log goes to `output` (a file, or subprocess.PIPE for the
-        caller to read from `process.stdout`), by default to `log_path`."""
-        self.base = Path(tempfile.mkdtemp(prefix=self._prefix, dir="/tmp"))
+        """`prepare()`, `launch(output)` and `wait_ready()`: a server that accepts connections."""
         try:
-            if os.geteuid() == 0:
-                owner = pwd.getpwnam(_SYSTEM_USER)
-                os.chown(self.base, owner.pw_uid, owner.pw_gid)
-            self.base.chmod(0o755)
-            self._initdb()
-            self._spawn(output)
-            self._wait_ready(timeout)
+            self.prepare()
+            self.launch(output)
+            self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def prepare(self) -> None:
+        """Creates the directory (owned by the `postgres` user when we are root) and runs initdb."""
+        self.base = Path(tempfile.mkdtemp(prefix=self._prefix, dir="/tmp"))
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam(_SYSTEM_USER)
+            os.chown(self.base, owner.pw_uid, owner.pw_gid)
+        self.base.chmod(0o755)
+        self._initdb()
+
+    def launch(self, output: IO[Any] | int | None = None) -> subprocess.Popen[bytes]:
+        """Starts the server. Its log goes to `output` (a file, or subprocess.PIPE for the
+        caller to read from `process.stdout`), by default to `log_path`."""
+        settings = {
+            "listen_addresses": self.host,
+            "port": str(self.port),
+            "unix_socket_directories": str(self.base),
+            **self.settings,
+        }
+        command = [str(self.bindir / "postgres"), "-D", str(self.data_dir)]
+        for name, value in settings.items():
+            command += ["-c", f"{name}={value}"]
+        log = self.log_path.open("ab") if output is None else None
+        try:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log or output,
+                stderr=subprocess.STDOUT,
+                # Its own process group: a Ctrl-C at the terminal goes to whoever started it,
+                # which then stops it in order (after the services that use it).
+                start_new_session=True,
+                **self._as_owner(),
+            )
+        finally:
+            if log is not None:
+                log.close()
+        return self.process
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Waits until the server accepts connections; raises PostgresError if it exits first."""
+        assert self.process is not None, "not launched"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise PostgresError(f"postgres exited with {self.process.returncode} at start-up{self._log_tail()}")
+            # What pg_ctl waits for: the postmaster writes "ready" into its pid file once it
+            # accepts connections (connecting earlier only logs "the database system is
+            # starting up" errors). Then one real connection to be sure.
+            if self._pid_file_status() == "ready":
+                try:
+                    with psycopg.connect(self.dsn(), connect_timeout=2):
+                        return
+                except psycopg.OperationalError as error:
+                    if time.monotonic() > deadline:
+                        raise PostgresError(f"postgres not ready after {timeout:g} s: {error}{self._log_tail()}") from None
+            elif time.monotonic() > deadline:
+                raise PostgresError(f"postgres not ready after {timeout:g} s{self._log_tail()}")
+            time.sleep(0.05)
+
+    def _pid_file_status(self) -> str:
+        """The postmaster's status line of postmaster.pid ("starting", "ready", ...), or ""."""
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return ""
+        return lines[7].strip() if len(lines) > 7 else ""
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stops the server (fast shutdown: sessions are disconnected, nothing is lost) and,
@@ -192,46 +252,6 @@ class EmbeddedPostgres:
         result = subprocess.run(command, capture_output=True, text=True, check=False, **self._as_owner())
         if result.returncode != 0:
             raise PostgresError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
-
-    def _spawn(self, output: IO[Any] | int | None) -> None:
-        settings = {
-            "listen_addresses": self.host,
-            "port": str(self.port),
-            "unix_socket_directories": str(self.base),
-            **self.settings,
-        }
-        command = [str(self.bindir / "postgres"), "-D", str(self.data_dir)]
-        for name, value in settings.items():
-            command += ["-c", f"{name}={value}"]
-        log = self.log_path.open("ab") if output is None else None
-        try:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log or output,
-                stderr=subprocess.STDOUT,
-                # Its own process group: a Ctrl-C at the terminal goes to whoever started it,
-                # which then stops it in order (after the services that use it).
-                start_new_session=True,
-                **self._as_owner(),
-            )
-        finally:
-            if log is not None:
-                log.close()
-
-    def _wait_ready(self, timeout: float) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise PostgresError(f"postgres exited with {self.process.returncode} at start-up{self._log_tail()}")
-            try:
-                with psycopg.connect(self.dsn(), connect_timeout=2):
-                    return
-            except psycopg.OperationalError as error:
-                if time.monotonic() > deadline:
-                    raise PostgresError(f"postgres not ready after {timeout:g} s: {error}{self._log_tail()}") from None
-            time.sleep(0.05)
 
     def _log_tail(self) -> str:
         if self.base is None or not self.log_path.exists():

@@ -1,7 +1,7 @@
 """Real service processes for tests: start a Bazel-built binary, wait until it is ready, stop it.
 
 Binaries are `data` of the test target and are found in the test's runfiles by their
-workspace path (for example "event_service/event_service").
+workspace path (for example "event_service/event_service"), with `tools.supervisor.runfiles`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def runfile(path: str) -> str:
-    """Absolute path of a runfile given by its workspace-relative path."""
-    candidates = []
-    if root := os.environ.get("TEST_SRCDIR") or os.environ.get("RUNFILES_DIR"):
-        candidates.append(Path(root) / os.environ.get("TEST_WORKSPACE", "ticketflow") / path)
-    candidates.append(Path.cwd() / path)
-    for candidate in candidates:
-        if candidate.exists():
-            return str(candidate)
-    raise FileNotFoundError(f"{path} is not in the runfiles; add it to the test's data")
+from tools.supervisor.runfiles import runfile
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The whole TicketFlow system on one machine: `./tools/bazel run //:ticketflow`."""
