@@ -1,0 +1,1 @@
+"""A load generator for any running TicketFlow, with the audit of both databases after it."""

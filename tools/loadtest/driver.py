@@ -1,0 +1,142 @@
+"""Sends a workload to TicketFlow's public REST API and records every response.
+
+`concurrency` workers share one aiohttp connection pool of the same size, so at most that
+many requests are in flight; each worker sends its next booking as soon as the previous one
+is answered (a closed loop, like pgbench's clients). Besides statuses and latencies, the run
+keeps what it needs to check the answers afterwards (`Outcome`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from tools.loadtest.stats import ERROR, RunStats
+from tools.loadtest.workload import PlannedBooking, Workload, bookings
+
+
+@dataclass
+class Outcome:
+    """What the answers say, per event (index): seats held by confirmed, not cancelled bookings."""
+
+    held: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    sold_out_answers: Counter[int] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, booking_url: str, event_url: str) -> None:
+        self.session = session
+        self.booking_url = booking_url.rstrip("/")
+        self.event_url = event_url.rstrip("/")
+
+    async def call(self, method: str, url: str, **kwargs: Any) -> tuple[int | str, Any, float]:
+        """(status or ERROR, parsed JSON body or None, seconds)."""
+        start = time.perf_counter()
+        try:
+            async with self.session.request(method, url, **kwargs) as response:
+                raw = await response.read()
+                status: int | str = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return ERROR, None, time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        return status, body, elapsed
+
+    async def create_event(self, name: str, seats: int) -> str:
+        body = {"name": name, "startTime": "2030-01-01T20:00:00Z", "totalSeats": seats}
+        status, reply, _ = await self.call("POST", f"{self.event_url}/events", json=body)
+        if status != 201:
+            raise RuntimeError(f"POST {self.event_url}/events answered {status}: {reply}")
+        return str(reply["id"])
+
+    async def available_seats(self, event_id: str) -> int:
+        status, reply, _ = await self.call("GET", f"{self.event_url}/events/{event_id}")
+        if status != 200:
+            raise RuntimeError(f"GET {self.event_url}/events/{event_id} answered {status}: {reply}")
+        return int(reply["availableSeats"])
+
+    async def book(self, event_id: str, planned: PlannedBooking) -> tuple[int | str, Any, float]:
+        headers = {"Idempotency-Key": planned.key} if planned.key else {}
+        body = {"eventId": event_id, "userId": planned.user, "seats": planned.seats}
+        return await self.call("POST", f"{self.booking_url}/bookings", json=body, headers=headers)
+
+    async def cancel(self, booking_id: str) -> tuple[int | str, Any, float]:
+        return await self.call("DELETE", f"{self.booking_url}/bookings/{booking_id}")
+
+
+async def drive(api: Api, workload: Workload, event_ids: list[str], stats: RunStats, outcome: Outcome) -> None:
+    """Runs the workload to its end (or its duration) and fills `stats` and `outcome`."""
+    plan: Iterator[PlannedBooking] = bookings(workload, key_prefix=f"lt-{event_ids[0][:8]}")
+    started = time.perf_counter()
+    deadline = started + workload.duration if workload.duration else None
+
+    async def worker() -> None:
+        for planned in plan:  # one shared iterator: each booking is sent once
+            if deadline is not None and time.perf_counter() > deadline:
+                return
+            await _one_booking(api, event_ids, planned, stats, outcome)
+
+    progress = asyncio.create_task(_progress(workload, stats, started))
+    try:
+        await asyncio.gather(*(worker() for _ in range(workload.concurrency)))
+    finally:
+        stats.elapsed = time.perf_counter() - started
+        progress.cancel()
+    sys.stderr.write("\n" if sys.stderr.isatty() else "")
+
+
+async def _one_booking(
+    api: Api, event_ids: list[str], planned: PlannedBooking, stats: RunStats, outcome: Outcome
+) -> None:
+    event_id = event_ids[planned.event]
+    status, body, seconds = await api.book(event_id, planned)
+    stats.book.add(status, seconds)
+    booking_id = body.get("id") if status == 201 and isinstance(body, dict) else None
+    if status == 409:
+        outcome.sold_out_answers[planned.event] += 1
+    if booking_id is not None and booking_id not in stats.confirmed_ids:
+        stats.confirmed_ids.add(booking_id)
+        outcome.held[planned.event] += planned.seats
+    if planned.retry:
+        again, again_body, seconds = await api.book(event_id, planned)
+        stats.retry.add(again, seconds)
+        again_id = again_body.get("id") if again == 201 and isinstance(again_body, dict) else None
+        # A retry with the same key gets the first answer again: the same status, the same booking.
+        if status in (201, 409) and (again != status or again_id != booking_id):
+            outcome.problems.append(
+                f"retry of booking {planned.index} (key {planned.key}) answered {again} {again_id}, "
+                f"first {status} {booking_id}"
+            )
+    if planned.cancel and booking_id is not None:
+        cancelled, cancel_body, seconds = await api.cancel(booking_id)
+        stats.cancel.add(cancelled, seconds)
+        if cancelled == 200 and isinstance(cancel_body, dict) and cancel_body.get("status") == "CANCELLED":
+            outcome.held[planned.event] -= planned.seats
+
+
+async def _progress(workload: Workload, stats: RunStats, started: float) -> None:
+    """One line on stderr per second (rewritten in place on a terminal)."""
+    end = "\r" if sys.stderr.isatty() else "\n"
+    last = 0
+    while True:
+        await asyncio.sleep(1.0)
+        done = stats.book.count
+        elapsed = time.perf_counter() - started
+        statuses = " ".join(f"{k}:{v}" for k, v in sorted(stats.book.statuses.items(), key=lambda kv: str(kv[0])))
+        sys.stderr.write(
+            f"[{elapsed:6.1f} s] {done}/{workload.requests} bookings  {done - last} in the last second  {statuses}{end}"
+        )
+        sys.stderr.flush()
+        last = done

@@ -1,0 +1,58 @@
+"""The load tool against the real stack (both services, real sockets, real PostgreSQL):
+exact answers for a small flash sale, and a clean audit after retries and cancels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.loadtest.run import Result, Targets, run
+from tools.loadtest.workload import Workload
+from tools.testing.postgres import PostgresServer
+from tools.testing.stack import Stack, running_stack
+
+
+@pytest.fixture(scope="module")
+def stack(postgresql_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_dir: Path = tmp_path_factory.mktemp("stack")
+    with running_stack(postgresql_server, log_dir) as stack:
+        yield stack
+
+
+def targets(stack: Stack) -> Targets:
+    return Targets(stack.booking_url, stack.event_url, stack.booking_dsn, stack.event_dsn)
+
+
+async def test_a_flash_sale_sells_exactly_the_seats_and_passes_the_audit(stack: Stack) -> None:
+    workload = Workload("flash", requests=200, concurrency=20, events=1, seats_per_event=50)
+    result: Result = await run(workload, targets(stack), settle_timeout=10)
+    assert result.stats.book.statuses == {201: 50, 409: 150}, stack.logs()
+    assert len(result.stats.confirmed_ids) == 50
+    assert result.problems == []
+    assert result.audit is not None and result.audit.ok, result.audit.violations
+    assert result.ok
+    latency = result.stats.book.summary()
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+
+
+async def test_retries_and_cancels_spread_over_events_keep_every_guarantee(stack: Stack) -> None:
+    workload = Workload(
+        "spread",
+        requests=200,
+        concurrency=20,
+        events=5,
+        seats_per_event=20,
+        seats_per_booking=2,
+        retry_fraction=0.3,
+        cancel_fraction=0.3,
+        seed=7,
+    )
+    result = await run(workload, targets(stack), settle_timeout=10)
+    assert set(result.stats.book.statuses) <= {201, 409}
+    assert result.stats.retry.count > 0 and set(result.stats.retry.statuses) <= {201, 409}
+    assert result.stats.cancel.count > 0 and set(result.stats.cancel.statuses) == {200}
+    assert result.problems == []
+    assert result.audit is not None and result.audit.ok, result.audit.violations
+    assert result.audit.bookings_by_status["CANCELLED"] == result.stats.cancel.count

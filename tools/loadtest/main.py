@@ -1,0 +1,128 @@
+"""`bazel run //tools/loadtest -- flash|spread|audit [options]`: load any running TicketFlow
+through its public REST API, then audit both databases.
+
+    flash    every booking on one new event: --seats, --requests, --concurrency
+    spread   bookings spread at random over --events new events of --seats each
+    audit    only the audit of both databases (after waiting for them to settle)
+
+Targets are only the URLs given (default: the README's ports on 127.0.0.1). The audit needs
+both databases: --booking-dsn and --event-dsn (libpq strings; `//:ticketflow` prints them),
+or --no-audit. Exit status: 0 when everything checked out, 1 on any failure (see run.py for
+what fails a run), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvloop
+
+from tools.audit.invariants import Report
+from tools.audit.settled import settled_audit
+from tools.loadtest.run import Result, Targets, run
+from tools.loadtest.workload import Workload
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    modes = parser.add_subparsers(dest="mode", required=True)
+    flash = modes.add_parser("flash", help="a flash sale on one event")
+    spread = modes.add_parser("spread", help="bookings spread over many events")
+    audit = modes.add_parser("audit", help="only audit both databases")
+    for mode, seats, requests in ((flash, 5000, 20000), (spread, 1000, 20000)):
+        mode.add_argument("--seats", type=int, default=seats, help="seats of each event (default %(default)s)")
+        mode.add_argument("--requests", type=int, default=requests, help="bookings to send (default %(default)s)")
+        mode.add_argument("--concurrency", type=int, default=64, help="bookings in flight (default %(default)s)")
+        mode.add_argument("--seats-per-booking", type=int, default=1)
+        mode.add_argument("--retry-fraction", type=float, default=0.0, help="share of bookings sent twice with the same Idempotency-Key")
+        mode.add_argument("--cancel-fraction", type=float, default=0.0, help="share of bookings cancelled once confirmed")
+        mode.add_argument("--keys", action="store_true", help="an Idempotency-Key on every booking")
+        mode.add_argument("--seed", type=int, default=1)
+        mode.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)")
+        mode.add_argument("--duration", type=float, help="stop sending after this many seconds")
+        mode.add_argument("--booking-url", default="http://127.0.0.1:8081")
+        mode.add_argument("--event-url", default="http://127.0.0.1:8082")
+        mode.add_argument("--no-audit", action="store_true", help="skip the audit of the databases")
+    spread.add_argument("--events", type=int, default=100, help="events to spread over (default %(default)s)")
+    for mode in (flash, spread, audit):
+        mode.add_argument("--booking-dsn", help="booking_service's database (libpq connection string)")
+        mode.add_argument("--event-dsn", help="event_service's database (libpq connection string)")
+        mode.add_argument("--settle-timeout", type=float, default=60.0, help="seconds to wait for PENDING bookings to settle")
+    return parser
+
+
+def _workload(args: argparse.Namespace) -> Workload:
+    return Workload(
+        mode=args.mode,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        events=getattr(args, "events", 1),
+        seats_per_event=args.seats,
+        seats_per_booking=args.seats_per_booking,
+        retry_fraction=args.retry_fraction,
+        cancel_fraction=args.cancel_fraction,
+        keys=args.keys,
+        seed=args.seed,
+        timeout=args.timeout,
+        duration=args.duration,
+    )
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    wants_audit = args.mode == "audit" or not args.no_audit
+    if wants_audit and not (args.booking_dsn and args.event_dsn):
+        parser.error("the audit needs --booking-dsn and --event-dsn (or --no-audit)")
+    if args.mode == "audit":
+        return
+    if not 0 < args.concurrency <= 1000 or not 0 < args.requests <= 10_000_000:
+        parser.error("--concurrency must be 1..1000 and --requests 1..10000000")
+    if not 0 <= args.retry_fraction <= 1 or not 0 <= args.cancel_fraction <= 1:
+        parser.error("--retry-fraction and --cancel-fraction are fractions: 0..1")
+    if getattr(args, "events", 1) < 1 or args.seats < 1:
+        parser.error("--events and --seats must be positive")
+
+
+def print_audit(report: Report) -> None:
+    print(report.summary())
+    for violation in report.violations:
+        print(f"  VIOLATION: {violation}")
+
+
+def print_result(result: Result) -> None:
+    print(result.stats.report())
+    for problem in result.problems:
+        print(f"  PROBLEM: {problem}")
+    if result.audit is not None:
+        print_audit(result.audit)
+    else:
+        print("audit skipped (--no-audit)")
+    print("PASSED" if result.ok else "FAILED")
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    if args.mode == "audit":
+        report = settled_audit(args.booking_dsn, args.event_dsn, args.settle_timeout)
+        print_audit(report)
+        return 0 if report.ok else 1
+    workload = _workload(args)
+    targets = Targets(
+        booking_url=args.booking_url,
+        event_url=args.event_url,
+        booking_dsn=None if args.no_audit else args.booking_dsn,
+        event_dsn=None if args.no_audit else args.event_dsn,
+    )
+    print(workload.describe(), flush=True)
+    # uvloop: the load generator shares the machine's cores with what it measures; the less
+    # CPU it takes per request, the less it distorts the figures.
+    result = uvloop.run(run(workload, targets, args.settle_timeout))
+    print_result(result)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

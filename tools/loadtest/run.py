@@ -1,0 +1,95 @@
+"""One load run end to end: create its events, drive the workload, check the answers, audit.
+
+A run fails (`Result.ok` is false) on any of:
+- a status other than those the API promises for a healthy system: 201 or 409 for a booking
+  (and its retry), 200 for a cancel. A 5xx, a 503 "event service unavailable", a 422 or a
+  transport error (timeout, reset) all count: under load, a healthy system answers them none;
+- a retry with the same Idempotency-Key answered differently from the first request;
+- an event whose seats left (GET /events/{id}) differ from its total minus the seats of the
+  bookings this run saw confirmed and not cancelled (the run's events are its own);
+- a sold-out answer (409) for an event that still has seats for a booking, when nothing was
+  cancelled (no false SOLD_OUT);
+- a violation found by the audit of both databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from tools.audit.invariants import Report
+from tools.audit.settled import settled_audit
+from tools.loadtest.driver import Api, Outcome, drive
+from tools.loadtest.stats import RunStats
+from tools.loadtest.workload import Workload
+
+EXPECTED = {"book": {201, 409}, "retry": {201, 409}, "cancel": {200}}
+
+
+@dataclass(frozen=True)
+class Targets:
+    booking_url: str
+    event_url: str
+    booking_dsn: str | None = None  # None: no audit
+    event_dsn: str | None = None
+
+
+@dataclass
+class Result:
+    workload: Workload
+    event_ids: list[str]
+    stats: RunStats
+    problems: list[str] = field(default_factory=list)
+    audit: Report | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and (self.audit is None or self.audit.ok)
+
+
+async def run(workload: Workload, targets: Targets, settle_timeout: float = 60.0) -> Result:
+    connector = aiohttp.TCPConnector(limit=workload.concurrency, limit_per_host=workload.concurrency)
+    timeout = aiohttp.ClientTimeout(total=workload.timeout)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        api = Api(session, targets.booking_url, targets.event_url)
+        event_ids = [
+            await api.create_event(f"Load test: {workload.mode} #{n + 1}", workload.seats_per_event)
+            for n in range(workload.events)
+        ]
+        result = Result(workload, event_ids, RunStats())
+        outcome = Outcome()
+        await drive(api, workload, event_ids, result.stats, outcome)
+        result.problems += _unexpected_statuses(result.stats)
+        result.problems += outcome.problems[:20]
+        result.problems += await _seat_checks(api, workload, event_ids, outcome)
+    if targets.booking_dsn and targets.event_dsn:
+        result.audit = await asyncio.to_thread(settled_audit, targets.booking_dsn, targets.event_dsn, settle_timeout)
+    return result
+
+
+def _unexpected_statuses(stats: RunStats) -> list[str]:
+    problems = []
+    for name, series in stats.series().items():
+        unexpected = {status: n for status, n in series.statuses.items() if status not in EXPECTED[name]}
+        if unexpected:
+            problems.append(f"unexpected {name} answers: {unexpected}")
+    return problems
+
+
+async def _seat_checks(api: Api, workload: Workload, event_ids: list[str], outcome: Outcome) -> list[str]:
+    problems = []
+    for index, event_id in enumerate(event_ids):
+        available = await api.available_seats(event_id)
+        expected = workload.seats_per_event - outcome.held[index]
+        if available != expected:
+            problems.append(
+                f"event {event_id}: {available} seats left, but {workload.seats_per_event} - "
+                f"{outcome.held[index]} confirmed by this run = {expected}"
+            )
+        if not workload.cancel_fraction and outcome.sold_out_answers[index] and available >= workload.seats_per_booking:
+            problems.append(
+                f"event {event_id}: {outcome.sold_out_answers[index]} SOLD_OUT answers, yet {available} seats are left"
+            )
+    return problems[:20]

@@ -1,0 +1,68 @@
+"""What a load run sends: a deterministic sequence of bookings, from the options and a seed.
+
+Two shapes:
+- flash: every booking is for one event (the hot row);
+- spread: each booking picks one of many events at random.
+Optionally a fraction of the bookings is sent twice with the same Idempotency-Key (a client
+retrying), and a fraction of the confirmed bookings is cancelled right away.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Workload:
+    mode: str  # "flash" or "spread"
+    requests: int
+    concurrency: int
+    events: int
+    seats_per_event: int
+    seats_per_booking: int = 1
+    retry_fraction: float = 0.0
+    cancel_fraction: float = 0.0
+    keys: bool = False  # an Idempotency-Key on every booking, not only on those retried
+    seed: int = 1
+    timeout: float = 30.0
+    duration: float | None = None  # stop sending new bookings after this many seconds
+
+    def describe(self) -> str:
+        extras = []
+        if self.retry_fraction:
+            extras.append(f"{self.retry_fraction:.0%} retried with the same Idempotency-Key")
+        if self.cancel_fraction:
+            extras.append(f"{self.cancel_fraction:.0%} of confirmed bookings cancelled")
+        if self.duration:
+            extras.append(f"for at most {self.duration:g} s")
+        where = "1 event" if self.events == 1 else f"{self.events} events"
+        return (
+            f"{self.mode}: {self.requests} bookings of {self.seats_per_booking} seat(s) on {where} of "
+            f"{self.seats_per_event} seats, {self.concurrency} concurrent, seed {self.seed}"
+            + (f"; {', '.join(extras)}" if extras else "")
+        )
+
+
+@dataclass(frozen=True)
+class PlannedBooking:
+    index: int
+    event: int  # index into the run's events
+    user: str
+    seats: int
+    key: str | None
+    retry: bool
+    cancel: bool
+
+
+def bookings(workload: Workload, key_prefix: str) -> Iterator[PlannedBooking]:
+    """The run's bookings in order. `key_prefix` makes the keys unique to the run (the same
+    seed against the same databases must not replay an earlier run's keys)."""
+    rng = random.Random(workload.seed)
+    for index in range(workload.requests):
+        event = 0 if workload.events == 1 else rng.randrange(workload.events)
+        retry = rng.random() < workload.retry_fraction
+        cancel = rng.random() < workload.cancel_fraction
+        key = f"{key_prefix}-{index}" if (workload.keys or retry) else None
+        yield PlannedBooking(index, event, f"user-{index}", workload.seats_per_booking, key, retry, cancel)
