@@ -1,0 +1,1 @@
+"""The benchmark: the naive hot-row limit (pgbench) against the end-to-end system."""

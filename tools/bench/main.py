@@ -1,0 +1,178 @@
+"""`bazel run //tools/bench [-- options]`: the naive hot-row limit against the whole system,
+measured side by side in one run on one machine.
+
+    a  pgbench running the event service's RESERVE statement, every client on one event
+    b  the same concurrency of POST /bookings through both services, every booking on one event
+    c  pgbench, each transaction on a random one of --events events
+    d  POST /bookings, each booking on a random one of --events events
+
+Every measured booking reserves a seat (the events never sell out), as every pgbench
+transaction does, so that both sides do the same work in PostgreSQL. PostgreSQL is the dev
+stack's throw-away server with its durable defaults (fsync and synchronous_commit on). The
+load generator (this process, or pgbench) runs on the same cores as what it measures; the
+CPU each part used is reported. Then, with py-spy, a profile of each service under (b).
+Exit status 1 if a run's checks or audit fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+
+from tools.bench import cpu, machine, pgbench
+from tools.bench.profiles import profile_services
+from tools.devstack.options import Options, Ports
+from tools.devstack.stack import DevStack
+from tools.embedded_postgres.server import free_port
+from tools.loadtest.run import Result, Targets, run
+from tools.loadtest.workload import Workload
+from tools.supervisor.child import PrefixedOutput
+
+PGBENCH_DB = "bench_pgbench"
+
+
+@dataclass
+class Row:
+    label: str
+    throughput: float
+    latencies_ms: dict[str, float]
+    cpu_seconds: dict[str, float]
+    requests: int
+    note: str = ""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each measurement (default %(default)s)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each end-to-end measurement")
+    parser.add_argument("--concurrency", type=int, default=64, help="pgbench clients and requests in flight (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="pgbench threads (default %(default)s)")
+    parser.add_argument("--events", type=int, default=100, help="events of the spread variants (default %(default)s)")
+    parser.add_argument("--py-spy", type=Path, help="py-spy binary for the profiles (default: py-spy on PATH, else none)")
+    parser.add_argument("--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)")
+    parser.add_argument("--log", type=Path, help="the services' and PostgreSQL's log (default: a file in /tmp)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra setting for both services")
+    return parser
+
+
+def _stack_options() -> Options:
+    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    return Options(
+        host="127.0.0.1", ports=ports, postgres_port=0, external_db=False, event_db="bench_events",
+        booking_db="bench_bookings", keep_data=False, demo=False, stop_timeout=8.0,
+    )
+
+
+def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace) -> Row:
+    assert stack.postgres is not None
+    pg = stack.postgres
+    meter.start()
+    result = pgbench.run(
+        pg.bindir / "pgbench", pg.host, pg.port, pg.user, PGBENCH_DB, events, args.concurrency, args.threads, args.duration
+    )
+    return Row(label, result.tps, result.latencies_ms, meter.stop(), result.transactions, result.command)
+
+
+def _e2e_row(stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
+    assert stack.event and stack.booking and stack.server
+    targets = Targets(stack.booking.http_url, stack.event.http_url)
+    if warmup:
+        # Connections, pools and prepared statements get made here, not in the measurement.
+        uvloop.run(run(Workload(**{**workload.__dict__, "duration": warmup, "seed": 0}), targets))
+    audited = Targets(
+        targets.booking_url,
+        targets.event_url,
+        stack.server.dsn(stack.booking.database),
+        stack.server.dsn(stack.event.database),
+    )
+    meter.start()
+    result = uvloop.run(run(workload, audited, settle_timeout=60))
+    used = meter.stop()  # includes the audit's few queries: negligible next to the load
+    stats = result.stats
+    note = "; ".join(result.problems) or (result.audit.summary() if result.audit else "")
+    return Row(label, stats.bookings_per_second, stats.book.summary(), used, stats.book.count, note), result
+
+
+def _table(rows: list[Row], pairs: list[tuple[int, int]]) -> str:
+    parts = ["event", "booking", "postgres", "load generator"]
+    head = (
+        f"{'':44} {'per s':>9} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}   "
+        + "CPU ms per request: " + " / ".join(parts)
+    )
+    lines = [head, f"{'':44} {'':>9} {'(ms)':>7}"]
+    for row in rows:
+        lat = row.latencies_ms
+        per_request = " / ".join(f"{1000 * row.cpu_seconds.get(p, 0.0) / max(row.requests, 1):.2f}" for p in parts)
+        lines.append(
+            f"{row.label:44} {row.throughput:9.1f} {lat['p50']:7.1f} {lat['p95']:7.1f} {lat['p99']:7.1f} {lat['max']:7.1f}   {per_request}"
+        )
+    lines.append("")
+    for e2e, naive in pairs:
+        ratio = rows[e2e].throughput / rows[naive].throughput if rows[naive].throughput else 0.0
+        lines.append(f"ratio {rows[e2e].label.split()[0]}/{rows[naive].label.split()[0]}: {ratio:.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    environ = dict(item.split("=", 1) for item in args.env)
+    log_path = args.log or Path(f"/tmp/ticketflow-bench-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    with log_path.open("w") as log:
+        stack = DevStack(_stack_options(), PrefixedOutput(log), environ={**os.environ, **environ})
+        try:
+            return _bench(stack, args, log_path)
+        finally:
+            stack.stop()
+
+
+def _bench(stack: DevStack, args: argparse.Namespace, log_path: Path) -> int:
+    stack.start()
+    assert stack.postgres is not None and stack.event and stack.booking
+    pg = stack.postgres
+    print(f"machine: {machine.describe(pg.bindir)}")
+    print(f"logs of the services and PostgreSQL: {log_path}")
+    pgbench.prepare_database(pg.dsn(), pg.dsn(PGBENCH_DB), PGBENCH_DB, args.events)
+    meter = cpu.CpuMeter({"event": stack.event.child.pid, "booking": stack.booking.child.pid, "postgres": pg.process.pid})  # type: ignore[union-attr]
+    c = args.concurrency
+    flash = Workload("flash", requests=10_000_000, concurrency=c, events=1, seats_per_event=1_000_000, duration=args.duration)
+    spread = Workload(
+        "spread", requests=10_000_000, concurrency=c, events=args.events, seats_per_event=1_000_000, duration=args.duration
+    )
+    rows: list[Row] = []
+    results: list[Result] = []
+    steps = [
+        ("a", f"a  pgbench RESERVE, 1 event, {c} clients", None, 1),
+        ("b", f"b  POST /bookings, 1 event, {c} in flight", flash, 1),
+        ("c", f"c  pgbench RESERVE, {args.events} events, {c} clients", None, args.events),
+        ("d", f"d  POST /bookings, {args.events} events, {c} in flight", spread, args.events),
+    ]
+    for _, label, workload, events in steps:
+        print(f"{label}: {args.duration} s ... ({machine.load()})", flush=True)
+        if workload is None:
+            rows.append(_pgbench_row(stack, meter, label, events, args))
+        else:
+            row, result = _e2e_row(stack, meter, label, workload, args.warmup)
+            rows.append(row)
+            results.append(result)
+    print()
+    print(_table(rows, [(1, 0), (3, 2)]))
+    print()
+    for row in rows:
+        print(f"{row.label}: {row.requests} requests; {row.note}")
+    b = rows[1]
+    met = b.throughput >= rows[0].throughput and b.latencies_ms["p99"] < 100
+    print(f"\ntarget (b >= 1.0x a, b's p99 < 100 ms): {'MET' if met else 'NOT MET'}")
+    if args.profile_seconds:
+        print()
+        print(profile_services(stack, flash, args.py_spy, args.profile_seconds))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,40 @@
+"""py-spy's collapsed stacks are summed per library as the benchmark reports them."""
+
+from __future__ import annotations
+
+from tools.bench.pyspy import library, summarize
+
+SITE = "/x/runfiles/pypi/site-packages"
+OURS = "/x/runfiles/ticketflow"
+STDLIB = "/usr/lib/python3.11"
+LOOP = f"<module> ({OURS}/booking_service/__main__.py:17);run ({STDLIB}/asyncio/runners.py:190);Handle._run ({STDLIB}/asyncio/events.py:80)"
+
+
+def test_files_belong_to_their_library() -> None:
+    assert library(f"{SITE}/psycopg/_cursor_base.py") == "psycopg"
+    assert library(f"{SITE}/typing_extensions.py") == "typing_extensions"
+    assert library(f"{OURS}/service_runtime/rest.py") == "service_runtime"
+    assert library(f"{STDLIB}/asyncio/events.py") is None
+
+
+def test_stdlib_time_counts_for_the_library_that_called_it() -> None:
+    collapsed = "\n".join(
+        [
+            f"{LOOP};execute ({SITE}/psycopg/cursor_async.py:90);write ({STDLIB}/asyncio/selector_events.py:1070) 6",
+            f"{LOOP};dumps ({OURS}/service_runtime/protojson.py:66) 3",
+            f"{LOOP} 1",
+        ]
+    )
+    profile = summarize(collapsed)
+    assert profile.samples == 10
+    assert profile.by_library == {
+        "psycopg": 6,
+        "service_runtime": 3,
+        "native code run by the event loop (grpc Cython, C tasks)": 1,
+    }
+    assert profile.by_function.most_common(1) == [("write (asyncio/selector_events.py)", 6)]
+
+
+def test_the_code_running_the_loop_owns_no_sample() -> None:
+    profile = summarize(f"{LOOP};_run_once ({STDLIB}/asyncio/base_events.py:1900) 4")
+    assert profile.by_library == {"stdlib asyncio": 4}
