@@ -48,38 +48,78 @@ class Row:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=20, help="seconds of each measurement (default %(default)s)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each end-to-end measurement")
-    parser.add_argument("--concurrency", type=int, default=64, help="pgbench clients and requests in flight (default %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--duration", type=int, default=20, help="seconds of each measurement (default %(default)s)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of load before each end-to-end measurement"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="pgbench clients and requests in flight (default %(default)s)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="pgbench threads (default %(default)s)")
-    parser.add_argument("--events", type=int, default=100, help="events of the spread variants (default %(default)s)")
-    parser.add_argument("--py-spy", type=Path, help="py-spy binary for the profiles (default: py-spy on PATH, else none)")
-    parser.add_argument("--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)")
-    parser.add_argument("--log", type=Path, help="the services' and PostgreSQL's log (default: a file in /tmp)")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra setting for both services")
+    parser.add_argument(
+        "--events", type=int, default=100, help="events of the spread variants (default %(default)s)"
+    )
+    parser.add_argument(
+        "--py-spy", type=Path, help="py-spy binary for the profiles (default: py-spy on PATH, else none)"
+    )
+    parser.add_argument(
+        "--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)"
+    )
+    parser.add_argument(
+        "--log", type=Path, help="the services' and PostgreSQL's log (default: a file in /tmp)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra setting for both services"
+    )
     return parser
 
 
 def _stack_options() -> Options:
     ports = Ports(free_port(), free_port(), free_port(), free_port())
     return Options(
-        host="127.0.0.1", ports=ports, postgres_port=0, external_db=False, event_db="bench_events",
-        booking_db="bench_bookings", keep_data=False, demo=False, stop_timeout=8.0,
+        host="127.0.0.1",
+        ports=ports,
+        postgres_port=0,
+        external_db=False,
+        event_db="bench_events",
+        booking_db="bench_bookings",
+        keep_data=False,
+        demo=False,
+        stop_timeout=8.0,
     )
 
 
-def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace) -> Row:
+def _pgbench_row(
+    stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace
+) -> Row:
     assert stack.postgres is not None
     pg = stack.postgres
     meter.start()
     result = pgbench.run(
-        pg.bindir / "pgbench", pg.host, pg.port, pg.user, PGBENCH_DB, events, args.concurrency, args.threads, args.duration
+        pg.bindir / "pgbench",
+        host=pg.host,
+        port=pg.port,
+        user=pg.user,
+        dbname=PGBENCH_DB,
+        events=events,
+        clients=args.concurrency,
+        threads=args.threads,
+        seconds=args.duration,
     )
     return Row(label, result.tps, result.latencies_ms, meter.stop(), result.transactions, result.command)
 
 
-def _e2e_row(stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
+def _e2e_row(
+    stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float
+) -> tuple[Row, Result]:
     assert stack.event and stack.booking and stack.server
     targets = Targets(stack.booking.http_url, stack.event.http_url)
     if warmup:
@@ -103,15 +143,17 @@ def _table(rows: list[Row], pairs: list[tuple[int, int]]) -> str:
     parts = ["event", "booking", "postgres", "load generator"]
     head = (
         f"{'':44} {'per s':>9} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}   "
-        + "CPU ms per request: " + " / ".join(parts)
+        + "CPU ms per request: "
+        + " / ".join(parts)
     )
     lines = [head, f"{'':44} {'':>9} {'(ms)':>7}"]
     for row in rows:
         lat = row.latencies_ms
-        per_request = " / ".join(f"{1000 * row.cpu_seconds.get(p, 0.0) / max(row.requests, 1):.2f}" for p in parts)
-        lines.append(
-            f"{row.label:44} {row.throughput:9.1f} {lat['p50']:7.1f} {lat['p95']:7.1f} {lat['p99']:7.1f} {lat['max']:7.1f}   {per_request}"
+        per_request = " / ".join(
+            f"{1000 * row.cpu_seconds.get(p, 0.0) / max(row.requests, 1):.2f}" for p in parts
         )
+        latency = " ".join(f"{lat[q]:7.1f}" for q in ("p50", "p95", "p99", "max"))
+        lines.append(f"{row.label:44} {row.throughput:9.1f} {latency}   {per_request}")
     lines.append("")
     for e2e, naive in pairs:
         ratio = rows[e2e].throughput / rows[naive].throughput if rows[naive].throughput else 0.0
@@ -135,14 +177,29 @@ def _bench(stack: DevStack, args: argparse.Namespace, log_path: Path) -> int:
     stack.start()
     assert stack.postgres is not None and stack.event and stack.booking
     pg = stack.postgres
+    assert pg.process is not None
     print(f"machine: {machine.describe(pg.bindir)}")
     print(f"logs of the services and PostgreSQL: {log_path}")
     pgbench.prepare_database(pg.dsn(), pg.dsn(PGBENCH_DB), PGBENCH_DB, args.events)
-    meter = cpu.CpuMeter({"event": stack.event.child.pid, "booking": stack.booking.child.pid, "postgres": pg.process.pid})  # type: ignore[union-attr]
+    meter = cpu.CpuMeter(
+        {"event": stack.event.child.pid, "booking": stack.booking.child.pid, "postgres": pg.process.pid}
+    )
     c = args.concurrency
-    flash = Workload("flash", requests=10_000_000, concurrency=c, events=1, seats_per_event=1_000_000, duration=args.duration)
+    flash = Workload(
+        "flash",
+        requests=10_000_000,
+        concurrency=c,
+        events=1,
+        seats_per_event=1_000_000,
+        duration=args.duration,
+    )
     spread = Workload(
-        "spread", requests=10_000_000, concurrency=c, events=args.events, seats_per_event=1_000_000, duration=args.duration
+        "spread",
+        requests=10_000_000,
+        concurrency=c,
+        events=args.events,
+        seats_per_event=1_000_000,
+        duration=args.duration,
     )
     rows: list[Row] = []
     results: list[Result] = []

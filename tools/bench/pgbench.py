@@ -55,7 +55,7 @@ def prepare_database(admin_dsn: str, dsn: str, dbname: str, events: int) -> None
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO events (id, name, start_time, total_seats, available_seats) "
-            "SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'pgbench ' || n, now(), %s, %s "
+            f"SELECT {_EVENT_ID.replace(':n', 'n')}, 'pgbench ' || n, now(), %s, %s "
             "FROM generate_series(1, %s) AS n",
             (_SEATS, _SEATS, events),
         )
@@ -71,18 +71,36 @@ class PgbenchResult:
 
 
 def run(
-    pgbench: Path, host: str, port: int, user: str, dbname: str, events: int, clients: int, threads: int, seconds: int
+    pgbench: Path,
+    *,
+    host: str,
+    port: int,
+    user: str,
+    dbname: str,
+    events: int,
+    clients: int,
+    threads: int,
+    seconds: int,
 ) -> PgbenchResult:
     """Runs pgbench for `seconds` with `clients` connections; latencies from its per-transaction log."""
     with tempfile.TemporaryDirectory(prefix="tfbench-") as tmp:
         script_path = Path(tmp) / "reserve.sql"
         script_path.write_text(script())
         command = [
-            str(pgbench), "--no-vacuum", "--protocol=prepared",
-            f"--client={clients}", f"--jobs={threads}", f"--time={seconds}",
-            f"--define=events={events}", f"--file={script_path}",
-            "--log", f"--log-prefix={tmp}/tx",
-            f"--host={host}", f"--port={port}", f"--username={user}", dbname,
+            str(pgbench),
+            "--no-vacuum",
+            "--protocol=prepared",
+            f"--client={clients}",
+            f"--jobs={threads}",
+            f"--time={seconds}",
+            f"--define=events={events}",
+            f"--file={script_path}",
+            "--log",
+            f"--log-prefix={tmp}/tx",
+            f"--host={host}",
+            f"--port={port}",
+            f"--username={user}",
+            dbname,
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:

@@ -21,8 +21,15 @@ def test_pgbench_reserves_one_seat_per_transaction(postgresql_server: PostgresSe
     server = postgresql_server
     pgbench.prepare_database(server.dsn("postgres"), server.dsn("bench_test"), "bench_test", events=3)
     result = pgbench.run(
-        server.bindir / "pgbench", server.host, server.port, server.user, "bench_test",
-        events=3, clients=4, threads=2, seconds=1,
+        server.bindir / "pgbench",
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        dbname="bench_test",
+        events=3,
+        clients=4,
+        threads=2,
+        seconds=1,
     )
     assert result.transactions > 0 and result.tps > 0
     assert 0 < result.latencies_ms["p50"] <= result.latencies_ms["max"]

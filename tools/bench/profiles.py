@@ -37,11 +37,14 @@ def profile_services(stack: DevStack, workload: Workload, py_spy: Path | None, s
         # The profiles start with the load and end before it does.
         recorders = {name: record(binary, pid, seconds, outputs[name]) for name, pid in services.items()}
         result = uvloop.run(run(load, targets))
-        sections = [f"profiles: py-spy record --rate 100 --nonblocking, {seconds} s of each service during a flash sale"]
+        sections = [
+            f"profiles: py-spy record --rate 100 --nonblocking, {seconds} s of each service, flash sale"
+        ]
         for name, recorder in recorders.items():
             _, errors = recorder.communicate(timeout=seconds + 30)
             if recorder.returncode != 0 or not outputs[name].exists():
-                sections.append(f"{name}: py-spy failed ({recorder.returncode}): {errors.decode(errors='replace').strip()}")
+                why = errors.decode(errors="replace").strip()
+                sections.append(f"{name}: py-spy failed ({recorder.returncode}): {why}")
                 continue
             sections.append(f"--- {name} ---\n{summarize(outputs[name].read_text()).report()}")
         sections.append(f"(load during the profiles: {result.stats.bookings_per_second:.1f} bookings/s)")

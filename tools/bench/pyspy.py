@@ -49,8 +49,20 @@ def record(py_spy: Path, pid: int, seconds: int, output: Path, rate: int = 100) 
     """Starts sampling `pid` for `seconds` (wait on the returned process)."""
     return subprocess.Popen(
         [
-            str(py_spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
-            "--format", "raw", "--full-filenames", "--nonblocking", "--output", str(output),
+            str(py_spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--full-filenames",
+            "--nonblocking",
+            "--output",
+            str(output),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

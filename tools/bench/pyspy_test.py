@@ -7,7 +7,10 @@ from tools.bench.pyspy import library, summarize
 SITE = "/x/runfiles/pypi/site-packages"
 OURS = "/x/runfiles/ticketflow"
 STDLIB = "/usr/lib/python3.11"
-LOOP = f"<module> ({OURS}/booking_service/__main__.py:17);run ({STDLIB}/asyncio/runners.py:190);Handle._run ({STDLIB}/asyncio/events.py:80)"
+LOOP = (
+    f"<module> ({OURS}/booking_service/__main__.py:17);run ({STDLIB}/asyncio/runners.py:190);"
+    f"Handle._run ({STDLIB}/asyncio/events.py:80)"
+)
 
 
 def test_files_belong_to_their_library() -> None:
@@ -20,7 +23,8 @@ def test_files_belong_to_their_library() -> None:
 def test_stdlib_time_counts_for_the_library_that_called_it() -> None:
     collapsed = "\n".join(
         [
-            f"{LOOP};execute ({SITE}/psycopg/cursor_async.py:90);write ({STDLIB}/asyncio/selector_events.py:1070) 6",
+            f"{LOOP};execute ({SITE}/psycopg/cursor_async.py:90);"
+            f"write ({STDLIB}/asyncio/selector_events.py:1070) 6",
             f"{LOOP};dumps ({OURS}/service_runtime/protojson.py:66) 3",
             f"{LOOP} 1",
         ]

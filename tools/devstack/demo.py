@@ -48,7 +48,8 @@ def banner(stack: DevStack, events: list[DemoEvent], ready_seconds: float) -> st
     for service in (event, booking):
         lines.append(
             f"  {service.name}_service".ljust(20)
-            + f"REST {service.http_url}   gRPC {service.grpc_address}   database {service.database}   pid {service.child.pid}"
+            + f"REST {service.http_url}   gRPC {service.grpc_address}   "
+            f"database {service.database}   pid {service.child.pid}"
         )
     if stack.postgres is not None and stack.postgres.process is not None:
         where = "kept on exit (--keep-data)" if stack.options.keep_data else "removed on exit"
@@ -71,14 +72,15 @@ def banner(stack: DevStack, events: list[DemoEvent], ready_seconds: float) -> st
         f"  curl -s -X POST {booking.http_url}/bookings -H 'Content-Type: application/json' "
         f"-H 'Idempotency-Key: demo-1' -d {shlex.quote(post)}",
         f"  curl -s {booking.http_url}/users/alice/bookings",
-        f"  curl -s -X DELETE {booking.http_url}/bookings/BOOKING_ID      # the \"id\" the POST answered",
+        f'  curl -s -X DELETE {booking.http_url}/bookings/BOOKING_ID      # the "id" the POST answered',
         f"  curl -s {event.http_url}/events",
         f"  curl -s {event.http_url}/events/{event_id}",
         "",
         "Load test (flash sale on a new event, then the audit of both databases):",
         "  ./tools/bazel run //tools/loadtest -- flash --seats 5000 --requests 20000 --concurrency 64 "
         f"--booking-url {booking.http_url} --event-url {event.http_url} "
-        f"--booking-dsn {shlex.quote(server.dsn(booking.database))} --event-dsn {shlex.quote(server.dsn(event.database))}",
+        f"--booking-dsn {shlex.quote(server.dsn(booking.database))} "
+        f"--event-dsn {shlex.quote(server.dsn(event.database))}",
         "",
     ]
     return "\n".join(lines)

@@ -53,7 +53,10 @@ def main(argv: list[str]) -> int:
         output.write(banner(stack, events, time.monotonic() - started))
         while not stop.wait(0.25):
             if failed := stack.exited():
-                output.line("stack", f"{failed.name}_service exited with {failed.child.exit_code()}: stopping everything")
+                output.line(
+                    "stack",
+                    f"{failed.name}_service exited with {failed.child.exit_code()}: stopping everything",
+                )
                 status = 1
                 break
             if stack.postgres_exited():

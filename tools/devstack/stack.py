@@ -50,7 +50,9 @@ def _client_host(host: str) -> str:
 
 
 class DevStack:
-    def __init__(self, options: Options, output: PrefixedOutput, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, options: Options, output: PrefixedOutput, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.options = options
         self.output = output
         # The services inherit our environment (LOG_LEVEL, DB_POOL_MAX_SIZE, ... pass through);
@@ -72,16 +74,21 @@ class DevStack:
         host = _client_host(opts.host)
         ports = opts.ports
         self.event = self._start_service(
-            "event", EVENT_BINARY, opts.event_db, ports.event_http, ports.event_grpc, {}
+            "event",
+            EVENT_BINARY,
+            database=opts.event_db,
+            http_port=ports.event_http,
+            grpc_port=ports.event_grpc,
+            extra={},
         )
         self._wait_ready(self.event, should_stop)
         self.booking = self._start_service(
             "booking",
             BOOKING_BINARY,
-            opts.booking_db,
-            ports.booking_http,
-            ports.booking_grpc,
-            {"EVENT_SERVICE_ADDR": f"{host}:{ports.event_grpc}"},
+            database=opts.booking_db,
+            http_port=ports.booking_http,
+            grpc_port=ports.booking_grpc,
+            extra={"EVENT_SERVICE_ADDR": f"{host}:{ports.event_grpc}"},
         )
         self._wait_ready(self.booking, should_stop)
 
@@ -93,7 +100,11 @@ class DevStack:
         return next((s for s in self.services() if s.child.exit_code() is not None), None)
 
     def postgres_exited(self) -> bool:
-        return self.postgres is not None and self.postgres.process is not None and self.postgres.process.poll() is not None
+        return (
+            self.postgres is not None
+            and self.postgres.process is not None
+            and self.postgres.process.poll() is not None
+        )
 
     def stop(self) -> dict[str, int | None]:
         """Stops the services (SIGTERM, then SIGKILL after the stop timeout), then PostgreSQL
@@ -122,7 +133,7 @@ class DevStack:
         return Server(pg.host, pg.port, pg.user, Secret(""), "disable")
 
     def _start_service(
-        self, name: str, binary: str, database: str, http_port: int, grpc_port: int, extra: dict[str, str]
+        self, name: str, binary: str, *, database: str, http_port: int, grpc_port: int, extra: dict[str, str]
     ) -> Service:
         assert self.server is not None
         env = {
@@ -148,7 +159,9 @@ class DevStack:
             if should_stop():
                 raise Interrupted()
             if (code := service.child.exit_code()) is not None:
-                raise StartupFailed(f"{service.name}_service exited with status {code} while starting (its log is above)")
+                raise StartupFailed(
+                    f"{service.name}_service exited with status {code} while starting (its log is above)"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:

@@ -85,7 +85,12 @@ class EmbeddedPostgres:
     user = SUPERUSER
 
     def __init__(
-        self, *, port: int = 0, settings: Mapping[str, str] = DURABLE, prefix: str = "tfpg-", keep: bool = False
+        self,
+        *,
+        port: int = 0,
+        settings: Mapping[str, str] = DURABLE,
+        prefix: str = "tfpg-",
+        keep: bool = False,
     ) -> None:
         """`port` 0 picks a free one; `settings` become `-c name=value`; `keep` leaves the
         directory in place after `stop()` (it is removed by default)."""
@@ -174,7 +179,9 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise PostgresError(f"postgres exited with {self.process.returncode} at start-up{self._log_tail()}")
+                raise PostgresError(
+                    f"postgres exited with {self.process.returncode} at start-up{self._log_tail()}"
+                )
             # What pg_ctl waits for: the postmaster writes "ready" into its pid file once it
             # accepts connections (connecting earlier only logs "the database system is
             # starting up" errors). Then one real connection to be sure.
@@ -184,7 +191,9 @@ class EmbeddedPostgres:
                         return
                 except psycopg.OperationalError as error:
                     if time.monotonic() > deadline:
-                        raise PostgresError(f"postgres not ready after {timeout:g} s: {error}{self._log_tail()}") from None
+                        raise PostgresError(
+                            f"postgres not ready after {timeout:g} s: {error}{self._log_tail()}"
+                        ) from None
             elif time.monotonic() > deadline:
                 raise PostgresError(f"postgres not ready after {timeout:g} s{self._log_tail()}")
             time.sleep(0.05)
@@ -234,17 +243,27 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             owner = pwd.getpwnam(_SYSTEM_USER)
             kwargs.update(user=owner.pw_uid, group=owner.pw_gid, extra_groups=[])
-            kwargs["env"] = {**os.environ, "HOME": owner.pw_dir, "USER": _SYSTEM_USER, "LOGNAME": _SYSTEM_USER}
+            kwargs["env"] = {
+                **os.environ,
+                "HOME": owner.pw_dir,
+                "USER": _SYSTEM_USER,
+                "LOGNAME": _SYSTEM_USER,
+            }
         return kwargs
 
     def _initdb(self) -> None:
         command = [
             str(self.bindir / "initdb"),
-            "--pgdata", str(self.data_dir),
-            "--username", SUPERUSER,
-            "--auth", "trust",
-            "--encoding", "UTF8",
-            "--locale", "C",
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            SUPERUSER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
             # Syncing a directory that is thrown away afterwards is wasted time; the server's
             # own settings decide the durability of what is written while it runs.
             "--no-sync",

@@ -33,8 +33,12 @@ def _schema(package: str, lock: str) -> Callable[[str], None]:
 @pytest.fixture(scope="module")
 def templates(postgresql_server: PostgresServer) -> Iterator[tuple[str, str]]:
     with (
-        postgresql_server.template("audit_events", _schema("event_service", event_app.MIGRATIONS_LOCK)) as events,
-        postgresql_server.template("audit_bookings", _schema("booking_service", booking_app.MIGRATIONS_LOCK)) as bookings,
+        postgresql_server.template(
+            "audit_events", _schema("event_service", event_app.MIGRATIONS_LOCK)
+        ) as events,
+        postgresql_server.template(
+            "audit_bookings", _schema("booking_service", booking_app.MIGRATIONS_LOCK)
+        ) as bookings,
     ):
         yield events, bookings
 
@@ -46,18 +50,24 @@ class Databases:
 
     def events(self, statement: str, *params: object) -> None:
         with psycopg.connect(self.event_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)  # type: ignore[arg-type]
+            conn.execute(statement, params)
 
     def bookings(self, statement: str, *params: object) -> None:
         with psycopg.connect(self.booking_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)  # type: ignore[arg-type]
+            conn.execute(statement, params)
 
     def add_booking(self, booking_id: uuid.UUID, seats: int, status: str, key: str | None = None) -> None:
         self.bookings(
-            "INSERT INTO bookings (id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash)"
+            "INSERT INTO bookings"
+            " (id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash)"
             " VALUES (%s, 'alice', %s, %s, %s, %s, %s, %s)",
-            booking_id, EVENT, seats, status, "SOLD_OUT" if status == "REJECTED" else None,
-            key, b"hash" if key else None,
+            booking_id,
+            EVENT,
+            seats,
+            status,
+            "SOLD_OUT" if status == "REJECTED" else None,
+            key,
+            b"hash" if key else None,
         )
 
 
@@ -70,16 +80,23 @@ def dbs(postgresql_server: PostgresServer, templates: tuple[str, str]) -> Iterat
     ):
         dbs = Databases(postgresql_server.dsn(events), postgresql_server.dsn(bookings))
         dbs.events(
-            "INSERT INTO events (id, name, start_time, total_seats, available_seats) VALUES (%s, 'Gig', now(), 10, 7)",
+            "INSERT INTO events (id, name, start_time, total_seats, available_seats)"
+            " VALUES (%s, 'Gig', now(), 10, 7)",
             EVENT,
         )
-        dbs.events("INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (%s, %s, 3, 'RESERVED')", BOOKED, EVENT)
+        dbs.events(
+            "INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (%s, %s, 3, 'RESERVED')",
+            BOOKED,
+            EVENT,
+        )
         dbs.add_booking(BOOKED, 3, "CONFIRMED", key="k1")
         yield dbs
 
 
 def audit_cli(dbs: Databases, capsys: pytest.CaptureFixture[str], settle: str = "0") -> tuple[int, str]:
-    code = main(["audit", "--booking-dsn", dbs.booking_dsn, "--event-dsn", dbs.event_dsn, "--settle-timeout", settle])
+    code = main(
+        ["audit", "--booking-dsn", dbs.booking_dsn, "--event-dsn", dbs.event_dsn, "--settle-timeout", settle]
+    )
     return code, capsys.readouterr().out
 
 
@@ -89,24 +106,34 @@ def test_a_consistent_state_passes(dbs: Databases, capsys: pytest.CaptureFixture
     assert "audit PASSED: 1 events, 10 seats in all, 7 available; bookings: CONFIRMED 1" in out
 
 
-def test_seats_held_without_a_confirmed_booking_fail_the_audit(dbs: Databases, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seats_held_without_a_confirmed_booking_fail_the_audit(
+    dbs: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
     orphan = uuid.uuid4()
     dbs.events("UPDATE events SET available_seats = available_seats - 2 WHERE id = %s", EVENT)
-    dbs.events("INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (%s, %s, 2, 'RESERVED')", orphan, EVENT)
+    dbs.events(
+        "INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (%s, %s, 2, 'RESERVED')",
+        orphan,
+        EVENT,
+    )
     code, out = audit_cli(dbs, capsys)
     assert code == 1
     assert f"reservation {orphan} holds seats without a CONFIRMED booking" in out
     assert "total 10 != available 5 + CONFIRMED bookings' 3" in out
 
 
-def test_seat_counts_that_do_not_add_up_fail_the_audit(dbs: Databases, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seat_counts_that_do_not_add_up_fail_the_audit(
+    dbs: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
     dbs.events("UPDATE events SET available_seats = 8 WHERE id = %s", EVENT)
     code, out = audit_cli(dbs, capsys)
     assert code == 1
     assert "total 10 != available 8 + RESERVED 3" in out
 
 
-def test_a_confirmed_booking_without_seats_fails_the_audit(dbs: Databases, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_confirmed_booking_without_seats_fails_the_audit(
+    dbs: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
     ghost = uuid.uuid4()
     dbs.add_booking(ghost, 1, "CONFIRMED")
     code, out = audit_cli(dbs, capsys)
@@ -126,7 +153,9 @@ def test_the_audit_waits_for_a_pending_booking_to_settle(dbs: Databases) -> None
     pending = uuid.uuid4()
     dbs.add_booking(pending, 1, "PENDING")
     settle = threading.Timer(
-        0.3, dbs.bookings, ("UPDATE bookings SET status = 'REJECTED', reject_reason = 'SOLD_OUT' WHERE id = %s", pending)
+        0.3,
+        dbs.bookings,
+        ("UPDATE bookings SET status = 'REJECTED', reject_reason = 'SOLD_OUT' WHERE id = %s", pending),
     )
     settle.start()
     try:
@@ -137,7 +166,9 @@ def test_the_audit_waits_for_a_pending_booking_to_settle(dbs: Databases) -> None
     assert report.bookings_by_status == {"CONFIRMED": 1, "REJECTED": 1}
 
 
-def test_two_bookings_with_one_idempotency_key_fail_the_audit(dbs: Databases, capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_bookings_with_one_idempotency_key_fail_the_audit(
+    dbs: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The schema forbids it (UNIQUE); the audit must catch it should that guard ever go.
     dbs.bookings("ALTER TABLE bookings DROP CONSTRAINT bookings_idempotency_key_key")
     dbs.add_booking(uuid.uuid4(), 1, "REJECTED", key="k1")

@@ -31,7 +31,8 @@ async def test_a_flash_sale_sells_exactly_the_seats_and_passes_the_audit(stack: 
     assert result.stats.book.statuses == {201: 50, 409: 150}, stack.logs()
     assert len(result.stats.confirmed_ids) == 50
     assert result.problems == []
-    assert result.audit is not None and result.audit.ok, result.audit.violations
+    assert result.audit is not None
+    assert result.audit.ok, result.audit.violations
     assert result.ok
     latency = result.stats.book.summary()
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
@@ -54,5 +55,6 @@ async def test_retries_and_cancels_spread_over_events_keep_every_guarantee(stack
     assert result.stats.retry.count > 0 and set(result.stats.retry.statuses) <= {201, 409}
     assert result.stats.cancel.count > 0 and set(result.stats.cancel.statuses) == {200}
     assert result.problems == []
-    assert result.audit is not None and result.audit.ok, result.audit.violations
+    assert result.audit is not None
+    assert result.audit.ok, result.audit.violations
     assert result.audit.bookings_by_status["CANCELLED"] == result.stats.cancel.count

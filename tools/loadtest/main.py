@@ -14,7 +14,6 @@ what fails a run), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 import uvloop
@@ -26,21 +25,38 @@ from tools.loadtest.workload import Workload
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     modes = parser.add_subparsers(dest="mode", required=True)
     flash = modes.add_parser("flash", help="a flash sale on one event")
     spread = modes.add_parser("spread", help="bookings spread over many events")
     audit = modes.add_parser("audit", help="only audit both databases")
     for mode, seats, requests in ((flash, 5000, 20000), (spread, 1000, 20000)):
-        mode.add_argument("--seats", type=int, default=seats, help="seats of each event (default %(default)s)")
-        mode.add_argument("--requests", type=int, default=requests, help="bookings to send (default %(default)s)")
-        mode.add_argument("--concurrency", type=int, default=64, help="bookings in flight (default %(default)s)")
+        mode.add_argument(
+            "--seats", type=int, default=seats, help="seats of each event (default %(default)s)"
+        )
+        mode.add_argument(
+            "--requests", type=int, default=requests, help="bookings to send (default %(default)s)"
+        )
+        mode.add_argument(
+            "--concurrency", type=int, default=64, help="bookings in flight (default %(default)s)"
+        )
         mode.add_argument("--seats-per-booking", type=int, default=1)
-        mode.add_argument("--retry-fraction", type=float, default=0.0, help="share of bookings sent twice with the same Idempotency-Key")
-        mode.add_argument("--cancel-fraction", type=float, default=0.0, help="share of bookings cancelled once confirmed")
+        mode.add_argument(
+            "--retry-fraction",
+            type=float,
+            default=0.0,
+            help="share of bookings sent twice with the same Idempotency-Key",
+        )
+        mode.add_argument(
+            "--cancel-fraction", type=float, default=0.0, help="share of bookings cancelled once confirmed"
+        )
         mode.add_argument("--keys", action="store_true", help="an Idempotency-Key on every booking")
         mode.add_argument("--seed", type=int, default=1)
-        mode.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)")
+        mode.add_argument(
+            "--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)"
+        )
         mode.add_argument("--duration", type=float, help="stop sending after this many seconds")
         mode.add_argument("--booking-url", default="http://127.0.0.1:8081")
         mode.add_argument("--event-url", default="http://127.0.0.1:8082")
@@ -49,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     for mode in (flash, spread, audit):
         mode.add_argument("--booking-dsn", help="booking_service's database (libpq connection string)")
         mode.add_argument("--event-dsn", help="event_service's database (libpq connection string)")
-        mode.add_argument("--settle-timeout", type=float, default=60.0, help="seconds to wait for PENDING bookings to settle")
+        mode.add_argument(
+            "--settle-timeout",
+            type=float,
+            default=60.0,
+            help="seconds to wait for PENDING bookings to settle",
+        )
     return parser
 
 

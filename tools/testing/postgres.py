@@ -24,7 +24,7 @@ import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from tools.embedded_postgres.server import FAST_UNSAFE, EmbeddedPostgres
-from tools.embedded_postgres.server import free_port as free_port  # re-exported: tests use it
+from tools.embedded_postgres.server import free_port as free_port  # noqa: PLC0414 (re-exported)
 
 
 @dataclass
@@ -89,7 +89,7 @@ class PostgresServer:
 def running_postgres() -> Iterator[PostgresServer]:
     """Starts a throw-away PostgreSQL server; stops it and removes its files on exit."""
     with EmbeddedPostgres(settings=FAST_UNSAFE) as server:
-        yield PostgresServer(host=server.host, port=server.port, user=server.user, bindir=server.bindir, _names=count())
+        yield PostgresServer(server.host, server.port, server.user, server.bindir, _names=count())
 
 
 @pytest.fixture(scope="session")
