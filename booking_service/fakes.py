@@ -22,8 +22,16 @@ class FakeStore:
             return None
         now = datetime.now(UTC)
         booking = Booking(
-            new.id, new.user_id, new.event_id, new.seats, BookingStatus.PENDING, None,
-            new.idempotency_key, new.request_hash, now, now,
+            new.id,
+            new.user_id,
+            new.event_id,
+            new.seats,
+            BookingStatus.PENDING,
+            None,
+            new.idempotency_key,
+            new.request_hash,
+            now,
+            now,
         )
         self.rows[new.id] = booking
         self.writes += 1
@@ -46,7 +54,9 @@ class FakeStore:
         return self.rows[booking_id]
 
     async def list_for_user(self, user_id: str, limit: int, after: Any) -> list[Booking]:
-        mine = sorted((b for b in self.rows.values() if b.user_id == user_id), key=lambda b: (b.create_time, b.id), reverse=True)
+        mine = sorted(
+            (b for b in self.rows.values() if b.user_id == user_id), key=lambda b: (b.create_time, b.id), reverse=True
+        )
         if after is not None:
             mine = [b for b in mine if (b.create_time, b.id) < after]
         return mine[:limit]
@@ -54,7 +64,8 @@ class FakeStore:
     async def lease_unsettled(self, min_age: timedelta, lease: timedelta, limit: int) -> list[uuid.UUID]:
         cutoff = datetime.now(UTC) - min_age
         return [
-            b.id for b in self.rows.values()
+            b.id
+            for b in self.rows.values()
             if b.status in (BookingStatus.PENDING, BookingStatus.CANCELLING) and b.update_time <= cutoff
         ][:limit]
 

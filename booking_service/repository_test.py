@@ -42,7 +42,10 @@ async def test_only_one_of_racing_transitions_wins(repo: BookingRepository) -> N
     await repo.insert_pending(new)
     results = await asyncio.gather(
         *(repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.CONFIRMED) for _ in range(10)),
-        *(repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.REJECTED, RejectReason.ABANDONED) for _ in range(10)),
+        *(
+            repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.REJECTED, RejectReason.ABANDONED)
+            for _ in range(10)
+        ),
     )
     assert sum(r is not None for r in results) == 1
 

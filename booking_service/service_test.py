@@ -140,7 +140,9 @@ async def test_reconciler_releases_then_rejects_a_booking_with_nothing_reserved(
     assert seats.available[EVENT] == 3
 
 
-async def test_reconciler_finishes_a_half_done_cancel(store: FakeStore, seats: FakeSeats, service: BookingService) -> None:
+async def test_reconciler_finishes_a_half_done_cancel(
+    store: FakeStore, seats: FakeSeats, service: BookingService
+) -> None:
     booking = await service.create_booking(str(EVENT), "alice", 2, "")
     await store.transition(booking.id, [BookingStatus.CONFIRMED], BookingStatus.CANCELLING)
     assert await reconciler(store, seats).run_once() == 1

@@ -111,7 +111,7 @@ async def test_booking_killed_mid_cancel_ends_cancelled(http: aiohttp.ClientSess
 async def _hang_up(stack: Stack, event_id: str, n: int, rng: random.Random) -> None:
     """Sends a whole POST /bookings, then closes the connection at a random moment."""
     body = json.dumps({"eventId": event_id, "userId": f"ghost-{n}"}).encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", stack.booking_http)
+    _, writer = await asyncio.open_connection("127.0.0.1", stack.booking_http)
     writer.write(
         b"POST /bookings HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()

@@ -44,7 +44,7 @@ def test_subclasses_inherit_their_parents_entry() -> None:
 def test_grpc_status_carries_the_same_error_info() -> None:
     status = TABLE.grpc_status(SoldOut("gone", available_seats=0))
     assert status.code == grpc.StatusCode.FAILED_PRECONDITION
-    (key, raw), = status.trailing_metadata
+    ((key, raw),) = status.trailing_metadata
     assert key == "grpc-status-details-bin"
     info = error_details_pb2.ErrorInfo()
     status_pb2.Status.FromString(raw).details[0].Unpack(info)

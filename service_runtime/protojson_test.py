@@ -10,8 +10,12 @@ from ticketflow.event.v1 import event_service_pb2 as pb
 
 
 def test_camel_case_and_proto_names_both_parse() -> None:
-    camel = parse_body(b'{"name": "Gig", "totalSeats": 5, "startTime": "2027-01-01T10:00:00+02:00"}', pb.CreateEventRequest)
-    snake = parse_body(b'{"name": "Gig", "total_seats": 5, "start_time": "2027-01-01T08:00:00Z"}', pb.CreateEventRequest)
+    camel = parse_body(
+        b'{"name": "Gig", "totalSeats": 5, "startTime": "2027-01-01T10:00:00+02:00"}', pb.CreateEventRequest
+    )
+    snake = parse_body(
+        b'{"name": "Gig", "total_seats": 5, "start_time": "2027-01-01T08:00:00Z"}', pb.CreateEventRequest
+    )
     assert camel == snake
 
 

@@ -37,6 +37,8 @@ from psycopg_pool import AsyncConnectionPool
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from service_runtime.migrations import apply_migrations, load_migrations
+
 _SUPERUSER = "postgres"
 _SYSTEM_USER = "postgres"
 # Durability is irrelevant for throw-away test databases; speed is not.
@@ -153,7 +155,6 @@ class PostgresServer:
 @contextlib.contextmanager
 def migrated_template(server: PostgresServer, package: str) -> Iterator[str]:
     """A template database holding the schema of a service package's migrations."""
-    from service_runtime.migrations import apply_migrations, load_migrations
 
     def load(dsn: str) -> None:
         asyncio.run(apply_migrations(dsn, load_migrations(package), lock_name=f"{package}.tests"))
