@@ -87,7 +87,9 @@ def build(
     http_app.register_blueprint(http_api.blueprint(service))
 
     grpc_server = grpc_server or GrpcServer([grpc_api.SERVICE_NAME])
-    booking_service_pb2_grpc.add_BookingServiceServicer_to_server(grpc_api.servicer(service, metrics), grpc_server.server)
+    booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
+        grpc_api.servicer(service, metrics), grpc_server.server
+    )
     return Components(service, reconciler, tasks, metrics, http_app, grpc_server)
 
 
@@ -119,7 +121,11 @@ async def run(settings: Settings) -> None:
         await pool.close()
         raise
     reconciler = asyncio.create_task(components.reconciler.run_forever())
-    log.info("event service at %s; reconciler settles bookings unsettled for %s", settings.event_service.address, settings.pending_timeout)
+    log.info(
+        "event service at %s; reconciler settles bookings unsettled for %s",
+        settings.event_service.address,
+        settings.pending_timeout,
+    )
 
     async def stop() -> None:
         reconciler.cancel()

@@ -30,7 +30,9 @@ class Settings:
         defaults = Limits()
         return cls(
             database=DatabaseSettings.from_env(env, default_name=DEFAULT_DB_NAME),
-            server=ServerSettings.from_env(env, default_http_port=DEFAULT_HTTP_PORT, default_grpc_port=DEFAULT_GRPC_PORT),
+            server=ServerSettings.from_env(
+                env, default_http_port=DEFAULT_HTTP_PORT, default_grpc_port=DEFAULT_GRPC_PORT
+            ),
             limits=Limits(
                 max_seats_per_booking=env.integer(
                     "MAX_SEATS_PER_BOOKING", defaults.max_seats_per_booking, min=1, max=1_000_000

@@ -87,7 +87,9 @@ class BookingNotFound(NotFound):
 
 class EventNotFound(NotFound):
     def __init__(self, booking: Booking) -> None:
-        super().__init__(f"event {booking.event_id} not found", event_id=str(booking.event_id), booking_id=str(booking.id))
+        super().__init__(
+            f"event {booking.event_id} not found", event_id=str(booking.event_id), booking_id=str(booking.id)
+        )
 
 
 class SoldOut(Conflict):
@@ -110,9 +112,7 @@ class BookingAbandoned(Conflict):
 
 class IdempotencyKeyReused(DomainError):
     def __init__(self, key: str) -> None:
-        super().__init__(
-            f"Idempotency-Key {key!r} was already used for a different request", idempotency_key=key
-        )
+        super().__init__(f"Idempotency-Key {key!r} was already used for a different request", idempotency_key=key)
 
 
 class EventServiceUnavailable(Unavailable):
@@ -191,5 +191,3 @@ def check_cancellable(booking: Booking) -> None:
 
 def parse_booking_id(value: str) -> uuid.UUID:
     return parse_uuid("booking_id", value)
-
-

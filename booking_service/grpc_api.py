@@ -18,7 +18,9 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BookingService"].full_name
 def servicer(service: BookingService, metrics: Metrics) -> pb_grpc.BookingServiceServicer:
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class BookingServicer(pb_grpc.BookingServiceServicer):
-        async def CreateBooking(self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext) -> pb.Booking:
+        async def CreateBooking(
+            self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext
+        ) -> pb.Booking:
             booking = await service.create_booking(
                 request.event_id, request.user_id, request.seats, request.idempotency_key
             )
@@ -35,7 +37,9 @@ def servicer(service: BookingService, metrics: Metrics) -> pb_grpc.BookingServic
                 bookings=[booking_message(b) for b in page.bookings], next_page_token=page.next_page_token
             )
 
-        async def CancelBooking(self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext) -> pb.Booking:
+        async def CancelBooking(
+            self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext
+        ) -> pb.Booking:
             return booking_message(await service.cancel_booking(request.booking_id))
 
     return BookingServicer()

@@ -1,10 +1,10 @@
 """REST adapter: the booking routes, in the proto3 JSON mapping (as gRPC-Gateway serves them).
 
-    POST   /bookings                      CreateBooking -> 201, Location: /bookings/{id}
-                                          (Idempotency-Key header: retries book once)
-    GET    /bookings/{bookingId}          GetBooking
-    DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED booking
-    GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken)
+POST   /bookings                      CreateBooking -> 201, Location: /bookings/{id}
+                                      (Idempotency-Key header: retries book once)
+GET    /bookings/{bookingId}          GetBooking
+DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED booking
+GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken)
 """
 
 from __future__ import annotations

@@ -53,7 +53,9 @@ class Reconciler:
 
     async def run_once(self) -> int:
         """One round; returns how many bookings it settled."""
-        ids = await self._store.lease_unsettled(self.min_age, lease=self.interval * 3 + timedelta(seconds=10), limit=self._batch)
+        ids = await self._store.lease_unsettled(
+            self.min_age, lease=self.interval * 3 + timedelta(seconds=10), limit=self._batch
+        )
         settled = 0
         for booking_id in ids:
             try:
@@ -99,5 +101,3 @@ class Reconciler:
             except Exception:
                 log.exception("reconciler round failed")
             await asyncio.sleep(self.interval.total_seconds())
-
-

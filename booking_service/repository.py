@@ -100,7 +100,12 @@ async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -
 def _transition_params(
     booking_id: uuid.UUID, frm: Sequence[BookingStatus], to: BookingStatus, reason: RejectReason | None
 ) -> dict[str, Any]:
-    return {"id": booking_id, "from": [s.value for s in frm], "to": to.value, "reason": reason.value if reason else None}
+    return {
+        "id": booking_id,
+        "from": [s.value for s in frm],
+        "to": to.value,
+        "reason": reason.value if reason else None,
+    }
 
 
 class LockedBooking:
@@ -154,9 +159,7 @@ class BookingRepository:
         async with self._pool.connection() as conn:
             return await _one(conn, TRANSITION, _transition_params(booking_id, frm, to, reason))
 
-    async def list_for_user(
-        self, user_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> list[Booking]:
+    async def list_for_user(self, user_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Booking]:
         if after is None:
             query, params = SELECT_USER_FIRST, {"user_id": user_id, "limit": limit}
         else:

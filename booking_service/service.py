@@ -44,7 +44,9 @@ class Store(Protocol):
     async def transition(
         self, booking_id: uuid.UUID, frm: list[BookingStatus], to: BookingStatus, reason: RejectReason | None = None
     ) -> Booking | None: ...
-    async def list_for_user(self, user_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Booking]: ...
+    async def list_for_user(
+        self, user_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[Booking]: ...
 
 
 class Seats(Protocol):

@@ -37,7 +37,12 @@ async def create_event(http: aiohttp.ClientSession, stack: Stack, seats: int) ->
 
 
 async def book(
-    http: aiohttp.ClientSession, stack: Stack, event_id: str, user: str = "alice", seats: int = 1, key: str | None = None
+    http: aiohttp.ClientSession,
+    stack: Stack,
+    event_id: str,
+    user: str = "alice",
+    seats: int = 1,
+    key: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     headers = {"Idempotency-Key": key} if key else {}
     body = {"eventId": event_id, "userId": user, "seats": seats}

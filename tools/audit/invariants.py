@@ -99,7 +99,9 @@ def audit(booking_conn: psycopg.Connection[Any], event_conn: psycopg.Connection[
         violation(holds, f"CONFIRMED booking {booking_id} holds no reservation")
     for booking_id in reserved.keys() & confirmed.keys():
         if reserved[booking_id] != confirmed[booking_id]:
-            violation(holds, f"booking {booking_id}: reservation {reserved[booking_id]} != booking {confirmed[booking_id]}")
+            violation(
+                holds, f"booking {booking_id}: reservation {reserved[booking_id]} != booking {confirmed[booking_id]}"
+            )
 
     unsettled = [f"{count} booking(s) still {status}" for status, count in booking_conn.execute(_UNSETTLED)]
     keys = [f"idempotency key {key!r} has {n} bookings" for key, n in booking_conn.execute(_DUPLICATE_KEYS)]

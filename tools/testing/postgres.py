@@ -13,16 +13,19 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from service_runtime.migrations import apply_migrations, load_migrations
 from tools.embedded_postgres.server import FAST_UNSAFE, EmbeddedPostgres
 from tools.embedded_postgres.server import free_port as free_port  # noqa: PLC0414 (re-exported)
 
@@ -83,6 +86,28 @@ class PostgresServer:
         """Creates an empty database that lives as long as the server; returns its name."""
         self._janitor(name).init()
         return name
+
+
+@contextlib.contextmanager
+def migrated_template(server: PostgresServer, package: str) -> Iterator[str]:
+    """A template database holding the schema of a service package's migrations."""
+
+    def load(dsn: str) -> None:
+        asyncio.run(apply_migrations(dsn, load_migrations(package), lock_name=f"{package}.tests"))
+
+    with server.template(f"{package}_tmpl", load) as name:
+        yield name
+
+
+@contextlib.asynccontextmanager
+async def pool_for(dsn: str, max_size: int = 20) -> AsyncIterator[AsyncConnectionPool]:
+    """A connection pool like the services' (autocommit connections) for a test database."""
+    pool = AsyncConnectionPool(dsn, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False)
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @contextlib.contextmanager

@@ -1,9 +1,9 @@
 """Both TicketFlow services as real processes on real ports, each with its own database.
 
-    with running_stack(postgresql_server, tmp_path) as stack:
-        stack.booking_url   # http://127.0.0.1:<port>
-        stack.stop_event(); stack.start_event()    # take the event service down and back
-        stack.kill_booking(); stack.start_booking()
+with running_stack(postgresql_server, tmp_path) as stack:
+    stack.booking_url   # http://127.0.0.1:<port>
+    stack.stop_event(); stack.start_event()    # take the event service down and back
+    stack.kill_booking(); stack.start_booking()
 """
 
 from __future__ import annotations
@@ -105,9 +105,7 @@ class Stack:
                 proc.kill()
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name} ---\n{p.logs()}" for p in (self.event, self.booking) if p is not None
-        )
+        return "\n".join(f"--- {p.name} ---\n{p.logs()}" for p in (self.event, self.booking) if p is not None)
 
 
 @contextlib.contextmanager
