@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 import pytest
 
-from booking_service import app as booking_app
-from event_service import app as event_app
-from service_runtime.migrations import apply_migrations, load_migrations
 from tools.audit.settled import settled_audit
 from tools.loadtest.main import main
-from tools.testing.postgres import PostgresServer
+from tools.testing.postgres import PostgresServer, migrated_template
 
 EVENT = uuid.UUID("00000000-0000-4000-8000-000000000001")
 BOOKED = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
 
 
-def _schema(package: str, lock: str) -> Callable[[str], None]:
-    def load(dsn: str) -> None:
-        asyncio.run(apply_migrations(dsn, load_migrations(package), lock_name=lock))
-
-    return load
-
-
 @pytest.fixture(scope="module")
 def templates(postgresql_server: PostgresServer) -> Iterator[tuple[str, str]]:
     with (
-        postgresql_server.template(
-            "audit_events", _schema("event_service", event_app.MIGRATIONS_LOCK)
-        ) as events,
-        postgresql_server.template(
-            "audit_bookings", _schema("booking_service", booking_app.MIGRATIONS_LOCK)
-        ) as bookings,
+        migrated_template(postgresql_server, "event_service") as events,
+        migrated_template(postgresql_server, "booking_service") as bookings,
     ):
         yield events, bookings
 
@@ -80,8 +65,7 @@ def dbs(postgresql_server: PostgresServer, templates: tuple[str, str]) -> Iterat
     ):
         dbs = Databases(postgresql_server.dsn(events), postgresql_server.dsn(bookings))
         dbs.events(
-            "INSERT INTO events (id, name, start_time, total_seats, available_seats)"
-            " VALUES (%s, 'Gig', now(), 10, 7)",
+            "INSERT INTO events (id, name, start_time, total_seats, available_seats) VALUES (%s, 'Gig', now(), 10, 7)",
             EVENT,
         )
         dbs.events(
@@ -94,9 +78,7 @@ def dbs(postgresql_server: PostgresServer, templates: tuple[str, str]) -> Iterat
 
 
 def audit_cli(dbs: Databases, capsys: pytest.CaptureFixture[str], settle: str = "0") -> tuple[int, str]:
-    code = main(
-        ["audit", "--booking-dsn", dbs.booking_dsn, "--event-dsn", dbs.event_dsn, "--settle-timeout", settle]
-    )
+    code = main(["audit", "--booking-dsn", dbs.booking_dsn, "--event-dsn", dbs.event_dsn, "--settle-timeout", settle])
     return code, capsys.readouterr().out
 
 
@@ -122,18 +104,14 @@ def test_seats_held_without_a_confirmed_booking_fail_the_audit(
     assert "total 10 != available 5 + CONFIRMED bookings' 3" in out
 
 
-def test_seat_counts_that_do_not_add_up_fail_the_audit(
-    dbs: Databases, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_seat_counts_that_do_not_add_up_fail_the_audit(dbs: Databases, capsys: pytest.CaptureFixture[str]) -> None:
     dbs.events("UPDATE events SET available_seats = 8 WHERE id = %s", EVENT)
     code, out = audit_cli(dbs, capsys)
     assert code == 1
     assert "total 10 != available 8 + RESERVED 3" in out
 
 
-def test_a_confirmed_booking_without_seats_fails_the_audit(
-    dbs: Databases, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_confirmed_booking_without_seats_fails_the_audit(dbs: Databases, capsys: pytest.CaptureFixture[str]) -> None:
     ghost = uuid.uuid4()
     dbs.add_booking(ghost, 1, "CONFIRMED")
     code, out = audit_cli(dbs, capsys)

@@ -76,9 +76,7 @@ class Api:
         return await self.call("DELETE", f"{self.booking_url}/bookings/{booking_id}")
 
 
-async def drive(
-    api: Api, workload: Workload, event_ids: list[str], stats: RunStats, outcome: Outcome
-) -> None:
+async def drive(api: Api, workload: Workload, event_ids: list[str], stats: RunStats, outcome: Outcome) -> None:
     """Runs the workload to its end (or its duration) and fills `stats` and `outcome`."""
     plan: Iterator[PlannedBooking] = bookings(workload, key_prefix=f"lt-{event_ids[0][:8]}")
     started = time.perf_counter()
@@ -136,12 +134,9 @@ async def _progress(workload: Workload, stats: RunStats, started: float) -> None
         await asyncio.sleep(1.0)
         done = stats.book.count
         elapsed = time.perf_counter() - started
-        statuses = " ".join(
-            f"{k}:{v}" for k, v in sorted(stats.book.statuses.items(), key=lambda kv: str(kv[0]))
-        )
+        statuses = " ".join(f"{k}:{v}" for k, v in sorted(stats.book.statuses.items(), key=lambda kv: str(kv[0])))
         sys.stderr.write(
-            f"[{elapsed:6.1f} s] {done}/{workload.requests} bookings  "
-            f"{done - last} in the last second  {statuses}{end}"
+            f"[{elapsed:6.1f} s] {done}/{workload.requests} bookings  {done - last} in the last second  {statuses}{end}"
         )
         sys.stderr.flush()
         last = done

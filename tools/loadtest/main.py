@@ -33,15 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     spread = modes.add_parser("spread", help="bookings spread over many events")
     audit = modes.add_parser("audit", help="only audit both databases")
     for mode, seats, requests in ((flash, 5000, 20000), (spread, 1000, 20000)):
-        mode.add_argument(
-            "--seats", type=int, default=seats, help="seats of each event (default %(default)s)"
-        )
-        mode.add_argument(
-            "--requests", type=int, default=requests, help="bookings to send (default %(default)s)"
-        )
-        mode.add_argument(
-            "--concurrency", type=int, default=64, help="bookings in flight (default %(default)s)"
-        )
+        mode.add_argument("--seats", type=int, default=seats, help="seats of each event (default %(default)s)")
+        mode.add_argument("--requests", type=int, default=requests, help="bookings to send (default %(default)s)")
+        mode.add_argument("--concurrency", type=int, default=64, help="bookings in flight (default %(default)s)")
         mode.add_argument("--seats-per-booking", type=int, default=1)
         mode.add_argument(
             "--retry-fraction",
@@ -54,9 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         mode.add_argument("--keys", action="store_true", help="an Idempotency-Key on every booking")
         mode.add_argument("--seed", type=int, default=1)
-        mode.add_argument(
-            "--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)"
-        )
+        mode.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)")
         mode.add_argument("--duration", type=float, help="stop sending after this many seconds")
         mode.add_argument("--booking-url", default="http://127.0.0.1:8081")
         mode.add_argument("--event-url", default="http://127.0.0.1:8082")

@@ -65,9 +65,7 @@ async def run(workload: Workload, targets: Targets, settle_timeout: float = 60.0
         result.problems += outcome.problems[:20]
         result.problems += await _seat_checks(api, workload, event_ids, outcome)
     if targets.booking_dsn and targets.event_dsn:
-        result.audit = await asyncio.to_thread(
-            settled_audit, targets.booking_dsn, targets.event_dsn, settle_timeout
-        )
+        result.audit = await asyncio.to_thread(settled_audit, targets.booking_dsn, targets.event_dsn, settle_timeout)
     return result
 
 
@@ -90,11 +88,7 @@ async def _seat_checks(api: Api, workload: Workload, event_ids: list[str], outco
                 f"event {event_id}: {available} seats left, but {workload.seats_per_event} - "
                 f"{outcome.held[index]} confirmed by this run = {expected}"
             )
-        if (
-            not workload.cancel_fraction
-            and outcome.sold_out_answers[index]
-            and available >= workload.seats_per_booking
-        ):
+        if not workload.cancel_fraction and outcome.sold_out_answers[index] and available >= workload.seats_per_booking:
             answers = outcome.sold_out_answers[index]
             problems.append(f"event {event_id}: {answers} SOLD_OUT answers, yet {available} seats are left")
     return problems[:20]

@@ -74,9 +74,7 @@ class RunStats:
             if not series.count:
                 continue
             s = series.summary()
-            statuses = ", ".join(
-                f"{k}: {v}" for k, v in sorted(series.statuses.items(), key=lambda kv: str(kv[0]))
-            )
+            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(series.statuses.items(), key=lambda kv: str(kv[0])))
             lines.append(
                 f"  {name:<7} {series.count:>7} requests  latency ms p50 {s['p50']:.1f}  p95 {s['p95']:.1f}  "
                 f"p99 {s['p99']:.1f}  max {s['max']:.1f}   status {statuses}"
