@@ -50,8 +50,17 @@ def self_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (every core), from the
+    first line of /proc/stat: user, nice, system, irq, softirq and steal time."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
 class CpuMeter:
-    """CPU seconds used by named process trees between `start()` and `stop()`."""
+    """CPU seconds used by named process trees between `start()` and `stop()`, and by every
+    other process of the machine ("other": whoever else shares the cores meanwhile)."""
 
     def __init__(self, pids: Mapping[str, int]) -> None:
         self._pids = dict(pids)
@@ -61,6 +70,7 @@ class CpuMeter:
     def _now(self) -> dict[str, float]:
         now = {name: tree_seconds(pid) for name, pid in self._pids.items()}
         now["load generator"] = self_seconds()
+        now["machine"] = machine_busy_seconds()
         return now
 
     def start(self) -> None:
@@ -68,5 +78,8 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         end = self._now()
-        self.used = {name: end[name] - self._start.get(name, 0.0) for name in end}
-        return self.used
+        used = {name: end[name] - self._start.get(name, 0.0) for name in end}
+        machine = used.pop("machine")
+        used["other"] = max(0.0, machine - sum(used.values()))
+        self.used = used
+        return used

@@ -44,19 +44,22 @@ class Row:
     latencies_ms: dict[str, float]
     cpu_seconds: dict[str, float]
     requests: int
+    seconds: float
     note: str = ""
+
+    def cores(self) -> str:
+        """How many cores were busy on average: ours (the parts measured) and everyone else's."""
+        other = self.cpu_seconds.get("other", 0.0)
+        ours = sum(self.cpu_seconds.values()) - other
+        return f"cores busy: ours {ours / self.seconds:.2f}, other processes {other / self.seconds:.2f}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--duration", type=int, default=20, help="seconds of each measurement (default %(default)s)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=3.0, help="seconds of load before each end-to-end measurement"
-    )
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each measurement (default %(default)s)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each end-to-end measurement")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -64,18 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         help="pgbench clients and requests in flight (default %(default)s)",
     )
     parser.add_argument("--threads", type=int, default=2, help="pgbench threads (default %(default)s)")
-    parser.add_argument(
-        "--events", type=int, default=100, help="events of the spread variants (default %(default)s)"
-    )
+    parser.add_argument("--events", type=int, default=100, help="events of the spread variants (default %(default)s)")
     parser.add_argument(
         "--py-spy", type=Path, help="py-spy binary for the profiles (default: py-spy on PATH, else none)"
     )
-    parser.add_argument(
-        "--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)"
-    )
-    parser.add_argument(
-        "--log", type=Path, help="the services' and PostgreSQL's log (default: a file in /tmp)"
-    )
+    parser.add_argument("--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)")
+    parser.add_argument("--log", type=Path, help="the services' and PostgreSQL's log (default: a file in /tmp)")
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra setting for both services"
     )
@@ -97,9 +94,7 @@ def _stack_options() -> Options:
     )
 
 
-def _pgbench_row(
-    stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace
-) -> Row:
+def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace) -> Row:
     assert stack.postgres is not None
     pg = stack.postgres
     meter.start()
@@ -114,12 +109,11 @@ def _pgbench_row(
         threads=args.threads,
         seconds=args.duration,
     )
-    return Row(label, result.tps, result.latencies_ms, meter.stop(), result.transactions, result.command)
+    used = meter.stop()
+    return Row(label, result.tps, result.latencies_ms, used, result.transactions, args.duration, result.command)
 
 
-def _e2e_row(
-    stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float
-) -> tuple[Row, Result]:
+def _e2e_row(stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
     assert stack.event and stack.booking and stack.server
     targets = Targets(stack.booking.http_url, stack.event.http_url)
     if warmup:
@@ -136,11 +130,12 @@ def _e2e_row(
     used = meter.stop()  # includes the audit's few queries: negligible next to the load
     stats = result.stats
     note = "; ".join(result.problems) or (result.audit.summary() if result.audit else "")
-    return Row(label, stats.bookings_per_second, stats.book.summary(), used, stats.book.count, note), result
+    row = Row(label, stats.bookings_per_second, stats.book.summary(), used, stats.book.count, stats.elapsed, note)
+    return row, result
 
 
 def _table(rows: list[Row], pairs: list[tuple[int, int]]) -> str:
-    parts = ["event", "booking", "postgres", "load generator"]
+    parts = ["event", "booking", "postgres", "load generator", "other"]
     head = (
         f"{'':44} {'per s':>9} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}   "
         + "CPU ms per request: "
@@ -149,9 +144,7 @@ def _table(rows: list[Row], pairs: list[tuple[int, int]]) -> str:
     lines = [head, f"{'':44} {'':>9} {'(ms)':>7}"]
     for row in rows:
         lat = row.latencies_ms
-        per_request = " / ".join(
-            f"{1000 * row.cpu_seconds.get(p, 0.0) / max(row.requests, 1):.2f}" for p in parts
-        )
+        per_request = " / ".join(f"{1000 * row.cpu_seconds.get(p, 0.0) / max(row.requests, 1):.2f}" for p in parts)
         latency = " ".join(f"{lat[q]:7.1f}" for q in ("p50", "p95", "p99", "max"))
         lines.append(f"{row.label:44} {row.throughput:9.1f} {latency}   {per_request}")
     lines.append("")
@@ -164,22 +157,24 @@ def _table(rows: list[Row], pairs: list[tuple[int, int]]) -> str:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     environ = dict(item.split("=", 1) for item in args.env)
-    log_path = args.log or Path(f"/tmp/ticketflow-bench-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    out_dir = args.out_dir or Path(f"/tmp/ticketflow-bench-{time.strftime('%Y%m%d-%H%M%S')}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "stack.log"
     with log_path.open("w") as log:
         stack = DevStack(_stack_options(), PrefixedOutput(log), environ={**os.environ, **environ})
         try:
-            return _bench(stack, args, log_path)
+            return _bench(stack, args, out_dir)
         finally:
             stack.stop()
 
 
-def _bench(stack: DevStack, args: argparse.Namespace, log_path: Path) -> int:
+def _bench(stack: DevStack, args: argparse.Namespace, out_dir: Path) -> int:
     stack.start()
     assert stack.postgres is not None and stack.event and stack.booking
     pg = stack.postgres
     assert pg.process is not None
     print(f"machine: {machine.describe(pg.bindir)}")
-    print(f"logs of the services and PostgreSQL: {log_path}")
+    print(f"logs of the services and PostgreSQL, raw profiles: {out_dir}")
     pgbench.prepare_database(pg.dsn(), pg.dsn(PGBENCH_DB), PGBENCH_DB, args.events)
     meter = cpu.CpuMeter(
         {"event": stack.event.child.pid, "booking": stack.booking.child.pid, "postgres": pg.process.pid}
@@ -221,13 +216,13 @@ def _bench(stack: DevStack, args: argparse.Namespace, log_path: Path) -> int:
     print(_table(rows, [(1, 0), (3, 2)]))
     print()
     for row in rows:
-        print(f"{row.label}: {row.requests} requests; {row.note}")
+        print(f"{row.label}: {row.requests} requests in {row.seconds:.1f} s, {row.cores()}; {row.note}")
     b = rows[1]
     met = b.throughput >= rows[0].throughput and b.latencies_ms["p99"] < 100
     print(f"\ntarget (b >= 1.0x a, b's p99 < 100 ms): {'MET' if met else 'NOT MET'}")
     if args.profile_seconds:
         print()
-        print(profile_services(stack, flash, args.py_spy, args.profile_seconds))
+        print(profile_services(stack, flash, args.py_spy, args.profile_seconds, out_dir))
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -106,9 +106,7 @@ def run(
         if done.returncode != 0:
             raise RuntimeError(f"pgbench failed ({done.returncode}): {done.stderr.strip()}")
         latencies = sorted(
-            int(line.split()[2]) / 1000.0
-            for log in Path(tmp).glob("tx.*")
-            for line in log.read_text().splitlines()
+            int(line.split()[2]) / 1000.0 for log in Path(tmp).glob("tx.*") for line in log.read_text().splitlines()
         )
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
     count = re.search(r"number of transactions actually processed: (\d+)", done.stdout)

@@ -10,7 +10,8 @@ loop waiting in epoll) are left out, so the samples are the time the process was
 Each sample is attributed to the library of the innermost frame that is not the standard
 library (psycopg, grpc, quart, hypercorn, ...), so that time spent in asyncio or socket code
 on behalf of a library counts for that library. Frames outside the current callback of the
-event loop (`Handle._run` and what runs the loop) never own a sample. Two kinds of samples
+event loop (`Handle._run`, `_run_once` and what runs the loop) never own a sample: the
+loop's own work (epoll, scheduling) counts for the standard library module doing it. Two kinds of samples
 have no Python frame of their own, because the time is spent in C called straight from the
 loop or a thread: innermost `Handle._run` (a task or callback implemented in C: grpc's
 Cython server and client, C-accelerated asyncio tasks) and innermost `Thread.run` (a thread
@@ -115,10 +116,11 @@ def _owner(frames: list[re.Match[str]]) -> str:
         return "native code run by the event loop (grpc Cython, C tasks)"
     if innermost["function"] == "Thread.run":
         return "native code in a thread (grpc poller)"
-    # Only the frames inside the loop's current callback belong to it.
+    # Only the frames inside the loop's current callback belong to it; without one, the
+    # sample is the loop's own work (epoll, scheduling), whoever started the loop.
     inner = frames
     for i in range(len(frames) - 1, -1, -1):
-        if frames[i]["function"] == "Handle._run":
+        if frames[i]["function"] in ("Handle._run", "BaseEventLoop._run_once"):
             inner = frames[i + 1 :]
             break
     for frame in reversed(inner):

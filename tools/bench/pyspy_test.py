@@ -23,8 +23,7 @@ def test_files_belong_to_their_library() -> None:
 def test_stdlib_time_counts_for_the_library_that_called_it() -> None:
     collapsed = "\n".join(
         [
-            f"{LOOP};execute ({SITE}/psycopg/cursor_async.py:90);"
-            f"write ({STDLIB}/asyncio/selector_events.py:1070) 6",
+            f"{LOOP};execute ({SITE}/psycopg/cursor_async.py:90);write ({STDLIB}/asyncio/selector_events.py:1070) 6",
             f"{LOOP};dumps ({OURS}/service_runtime/protojson.py:66) 3",
             f"{LOOP} 1",
         ]
@@ -39,6 +38,10 @@ def test_stdlib_time_counts_for_the_library_that_called_it() -> None:
     assert profile.by_function.most_common(1) == [("write (asyncio/selector_events.py)", 6)]
 
 
-def test_the_code_running_the_loop_owns_no_sample() -> None:
-    profile = summarize(f"{LOOP};_run_once ({STDLIB}/asyncio/base_events.py:1900) 4")
-    assert profile.by_library == {"stdlib asyncio": 4}
+def test_the_loops_own_work_counts_for_the_stdlib_not_for_who_started_the_loop() -> None:
+    loop = (
+        f"main ({OURS}/service_runtime/cli.py:50);run ({STDLIB}/asyncio/runners.py:190);"
+        f"BaseEventLoop._run_once ({STDLIB}/asyncio/base_events.py:1898)"
+    )
+    profile = summarize(f"{loop};EpollSelector.select ({STDLIB}/selectors.py:468) 4\n{loop} 1")
+    assert profile.by_library == {"stdlib selectors": 4, "stdlib asyncio": 1}
