@@ -9,6 +9,7 @@ how PostgreSQL backends that exited during a run are still counted in their post
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,7 +66,9 @@ class CpuMeter:
     def __init__(self, pids: Mapping[str, int]) -> None:
         self._pids = dict(pids)
         self._start: dict[str, float] = {}
+        self._started = 0.0
         self.used: dict[str, float] = {}
+        self.wall = 0.0
 
     def _now(self) -> dict[str, float]:
         now = {name: tree_seconds(pid) for name, pid in self._pids.items()}
@@ -75,11 +78,20 @@ class CpuMeter:
 
     def start(self) -> None:
         self._start = self._now()
+        self._started = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         end = self._now()
+        self.wall = time.monotonic() - self._started
         used = {name: end[name] - self._start.get(name, 0.0) for name in end}
         machine = used.pop("machine")
         used["other"] = max(0.0, machine - sum(used.values()))
         self.used = used
         return used
+
+    def __enter__(self) -> CpuMeter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

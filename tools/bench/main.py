@@ -72,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         "--py-spy", type=Path, help="py-spy binary for the profiles (default: py-spy on PATH, else none)"
     )
     parser.add_argument("--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)")
-    parser.add_argument("--log", type=Path, help="the services' and PostgreSQL's log (default: a file in /tmp)")
+    parser.add_argument(
+        "--out-dir", type=Path, help="for the stack's log and the raw profiles (default: a new directory in /tmp)"
+    )
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra setting for both services"
     )
@@ -97,7 +99,6 @@ def _stack_options() -> Options:
 def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace) -> Row:
     assert stack.postgres is not None
     pg = stack.postgres
-    meter.start()
     result = pgbench.run(
         pg.bindir / "pgbench",
         host=pg.host,
@@ -108,9 +109,10 @@ def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, 
         clients=args.concurrency,
         threads=args.threads,
         seconds=args.duration,
+        measure=meter,
     )
-    used = meter.stop()
-    return Row(label, result.tps, result.latencies_ms, used, result.transactions, args.duration, result.command)
+    # The meter's span includes pgbench's connecting: a little over --duration.
+    return Row(label, result.tps, result.latencies_ms, meter.used, result.transactions, meter.wall, result.command)
 
 
 def _e2e_row(stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
@@ -125,12 +127,10 @@ def _e2e_row(stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workloa
         stack.server.dsn(stack.booking.database),
         stack.server.dsn(stack.event.database),
     )
-    meter.start()
-    result = uvloop.run(run(workload, audited, settle_timeout=60))
-    used = meter.stop()  # includes the audit's few queries: negligible next to the load
+    result = uvloop.run(run(workload, audited, settle_timeout=60, measure=meter))
     stats = result.stats
     note = "; ".join(result.problems) or (result.audit.summary() if result.audit else "")
-    row = Row(label, stats.bookings_per_second, stats.book.summary(), used, stats.book.count, stats.elapsed, note)
+    row = Row(label, stats.bookings_per_second, stats.book.summary(), meter.used, stats.book.count, meter.wall, note)
     return row, result
 
 

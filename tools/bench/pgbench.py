@@ -16,6 +16,7 @@ import asyncio
 import re
 import subprocess
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,10 @@ def run(
     clients: int,
     threads: int,
     seconds: int,
+    measure: AbstractContextManager[object] | None = None,
 ) -> PgbenchResult:
-    """Runs pgbench for `seconds` with `clients` connections; latencies from its per-transaction log."""
+    """Runs pgbench for `seconds` with `clients` connections; latencies from its per-transaction log.
+    `measure` (a CPU meter, say) is entered around pgbench itself."""
     with tempfile.TemporaryDirectory(prefix="tfbench-") as tmp:
         script_path = Path(tmp) / "reserve.sql"
         script_path.write_text(script())
@@ -102,7 +105,8 @@ def run(
             f"--username={user}",
             dbname,
         ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        with measure or nullcontext():
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"pgbench failed ({done.returncode}): {done.stderr.strip()}")
         latencies = sorted(

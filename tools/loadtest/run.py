@@ -15,6 +15,7 @@ A run fails (`Result.ok` is false) on any of:
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -49,7 +50,14 @@ class Result:
         return not self.problems and (self.audit is None or self.audit.ok)
 
 
-async def run(workload: Workload, targets: Targets, settle_timeout: float = 60.0) -> Result:
+async def run(
+    workload: Workload,
+    targets: Targets,
+    settle_timeout: float = 60.0,
+    measure: AbstractContextManager[object] | None = None,
+) -> Result:
+    """Creates the run's events, drives the workload, checks the answers and audits.
+    `measure` (a CPU meter, say) is entered for the load itself, not for the set-up and checks."""
     connector = aiohttp.TCPConnector(limit=workload.concurrency, limit_per_host=workload.concurrency)
     timeout = aiohttp.ClientTimeout(total=workload.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -60,7 +68,8 @@ async def run(workload: Workload, targets: Targets, settle_timeout: float = 60.0
         ]
         result = Result(workload, event_ids, RunStats())
         outcome = Outcome()
-        await drive(api, workload, event_ids, result.stats, outcome)
+        with measure or nullcontext():
+            await drive(api, workload, event_ids, result.stats, outcome)
         result.problems += _unexpected_statuses(result.stats)
         result.problems += outcome.problems[:20]
         result.problems += await _seat_checks(api, workload, event_ids, outcome)
