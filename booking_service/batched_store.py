@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import psycopg
 
 from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason
 from booking_service.repository import BookingRepository
-from service_runtime.batching import Batcher
+from service_runtime.batching import Batcher, Failed
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +68,30 @@ class BatchedStore:
         await self._inserts.close()
         await self._settlements.close()
 
-    async def _insert_batch(self, _: None, news: list[NewBooking]) -> list[Booking | None]:
+    async def _insert_batch(self, _: None, news: list[NewBooking]) -> list[Booking | Failed | None]:
         try:
             inserted = await self._repository.insert_pending_batch(news)
         except _ROW_ERRORS as error:
             log.warning("batch insert redone row by row: %r", error)
-            return [await self._repository.insert_pending(new) for new in news]
+            return [await _one_row(self._repository.insert_pending(new)) for new in news]
         return [inserted.get(new.id) for new in news]
 
-    async def _settle_batch(self, _: None, settlements: list[Settlement]) -> list[Booking | None]:
+    async def _settle_batch(self, _: None, settlements: list[Settlement]) -> list[Booking | Failed | None]:
         try:
             settled = await self._repository.settle_batch(settlements)
         except _ROW_ERRORS as error:
             log.warning("batch settlement redone row by row: %r", error)
             return [
-                await self._repository.transition(booking_id, [BookingStatus.PENDING], status, reason)
+                await _one_row(self._repository.transition(booking_id, [BookingStatus.PENDING], status, reason))
                 for booking_id, status, reason in settlements
             ]
         # A booking id twice in one batch (concurrent retries) is updated once: both get it.
         return [settled.get(booking_id) for booking_id, _, _ in settlements]
+
+
+async def _one_row(write: Awaitable[Booking | None]) -> Booking | Failed | None:
+    """A row written on its own; its error fails only its own request."""
+    try:
+        return await write
+    except _ROW_ERRORS as error:
+        return Failed(error)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,23 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A batch result that fails only its own caller, with `error`."""
+
+    error: Exception
+
+
 class Batcher(Generic[K, T, R]):
     def __init__(
         self,
-        run_batch: Callable[[K, list[T]], Awaitable[list[R]]],
+        run_batch: Callable[[K, list[T]], Awaitable[list[R | Failed]]],
         *,
         max_batch: int = 256,
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
-        """`run_batch(key, items)` must return one result per item, in order."""
+        """`run_batch(key, items)` must return one result per item, in order (a `Failed` for
+        an item that failed on its own); if it raises, every caller of the batch gets the error."""
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._on_batch = on_batch
@@ -61,7 +70,11 @@ class Batcher(Generic[K, T, R]):
                 if len(results) != len(batch):
                     raise AssertionError(f"batch of {len(batch)} got {len(results)} results")
                 for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(result, Failed):
+                        future.set_exception(result.error)
+                    else:
                         future.set_result(result)
         finally:
             # No await between the loop's empty check and here: no call can slip in between.
