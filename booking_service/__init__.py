@@ -1,1 +1,1 @@
-"""TicketFlow's booking service."""
+"""TicketFlow's booking service: bookings that never oversell, never lose a seat, never book twice."""

@@ -23,9 +23,13 @@ class Settings:
         defaults = Limits()
         return cls(
             database=DatabaseSettings.from_env(env, default_name=DEFAULT_DB_NAME),
-            server=ServerSettings.from_env(env, default_http_port=DEFAULT_HTTP_PORT, default_grpc_port=DEFAULT_GRPC_PORT),
+            server=ServerSettings.from_env(
+                env, default_http_port=DEFAULT_HTTP_PORT, default_grpc_port=DEFAULT_GRPC_PORT
+            ),
             limits=Limits(
                 max_total_seats=env.integer("MAX_TOTAL_SEATS", defaults.max_total_seats, min=1, max=2_000_000_000),
-                max_seats_per_booking=env.integer("MAX_SEATS_PER_BOOKING", defaults.max_seats_per_booking, min=1, max=1_000_000),
+                max_seats_per_booking=env.integer(
+                    "MAX_SEATS_PER_BOOKING", defaults.max_seats_per_booking, min=1, max=1_000_000
+                ),
             ),
         )

@@ -3,7 +3,6 @@ built on it, reachable through Quart's test client and through a real gRPC chann
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -14,17 +13,13 @@ from quart.typing import TestClientProtocol
 from event_service import app
 from event_service.config import Settings
 from service_runtime.config import Env
-from service_runtime.migrations import apply_migrations, load_migrations
 from ticketflow.event.v1 import event_service_pb2_grpc
-from tools.testing.postgres import PostgresServer
+from tools.testing.postgres import PostgresServer, migrated_template, pool_for
 
 
 @pytest.fixture(scope="session")
 def event_db_template(postgresql_server: PostgresServer) -> Iterator[str]:
-    def load(dsn: str) -> None:
-        asyncio.run(apply_migrations(dsn, load_migrations("event_service"), lock_name=app.MIGRATIONS_LOCK))
-
-    with postgresql_server.template("event_tmpl", load) as name:
+    with migrated_template(postgresql_server, "event_service") as name:
         yield name
 
 
@@ -51,13 +46,9 @@ def settings(event_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
-    pool = AsyncConnectionPool(
-        settings.database.conninfo(), min_size=1, max_size=20, kwargs={"autocommit": True}, open=False
-    )
-    await pool.open(wait=True)
-    yield pool
-    await pool.close()
+async def pool(dsn: str) -> AsyncIterator[AsyncConnectionPool]:
+    async with pool_for(dsn) as pool:
+        yield pool
 
 
 @pytest.fixture

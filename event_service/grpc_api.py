@@ -5,10 +5,11 @@ from __future__ import annotations
 import grpc
 
 from event_service.errors import ERRORS
-from event_service.messages import event_message, optional_datetime, reservation_message
+from event_service.messages import event_message, reservation_message
 from event_service.service import EventService
 from service_runtime.grpc_server import error_mapping
 from service_runtime.metrics import Metrics
+from service_runtime.protojson import optional_datetime
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
 

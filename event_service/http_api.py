@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from event_service.messages import event_message, optional_datetime
+from event_service.messages import event_message
 from event_service.service import EventService
-from service_runtime.protojson import parse_body, to_dict
+from service_runtime.protojson import optional_datetime, parse_body, to_dict
 from service_runtime.rest import int_param, json_response, query_params, read_body
 from ticketflow.event.v1 import event_service_pb2 as pb
 

@@ -112,9 +112,7 @@ async def test_a_body_over_the_limit_is_413(client: Client, dsn: str) -> None:
     assert _count_events(dsn) == 0
 
 
-@pytest.mark.parametrize(
-    "query", ["pageSize=0x10", "pageSize=101", "pageSize=-1", "pageToken=garbage", "limit=5"]
-)
+@pytest.mark.parametrize("query", ["pageSize=0x10", "pageSize=101", "pageSize=-1", "pageToken=garbage", "limit=5"])
 async def test_bad_list_parameters_are_400(client: Client, query: str) -> None:
     response = await client.get(f"/events?{query}")
     assert response.status_code == 400

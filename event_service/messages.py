@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from event_service.domain import Event, Reservation, ReservationState
+from service_runtime.protojson import timestamp
 from ticketflow.event.v1 import event_service_pb2 as pb
 
 _STATES = {
@@ -15,19 +11,6 @@ _STATES = {
     ReservationState.RELEASED: pb.Reservation.RELEASED,
     ReservationState.SOLD_OUT: pb.Reservation.SOLD_OUT,
 }
-
-
-def timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def optional_datetime(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    value: Timestamp = getattr(message, field)
-    return value.ToDatetime(tzinfo=UTC)
 
 
 def event_message(event: Event) -> pb.Event:

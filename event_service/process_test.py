@@ -122,7 +122,9 @@ async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
     async with grpc.aio.insecure_channel(f"127.0.0.1:{env['GRPC_PORT']}") as channel:
         stub = pb_grpc.EventServiceStub(channel)
         event = await stub.CreateEvent(
-            pb.CreateEventRequest(name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_900_000_000), total_seats=100_000),
+            pb.CreateEventRequest(
+                name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_900_000_000), total_seats=100_000
+            ),
             timeout=5,
         )
         confirmed: list[str] = []
@@ -133,7 +135,9 @@ async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
             while not stop.is_set():
                 booking = str(uuid.uuid4())
                 try:
-                    await stub.ReserveSeats(pb.ReserveSeatsRequest(booking_id=booking, event_id=event.id, seats=1), timeout=15)
+                    await stub.ReserveSeats(
+                        pb.ReserveSeatsRequest(booking_id=booking, event_id=event.id, seats=1), timeout=15
+                    )
                     confirmed.append(booking)
                 except grpc.aio.AioRpcError as error:
                     refused.append(error.code())

@@ -136,9 +136,7 @@ class EventRepository:
             row = await _one(conn, SELECT_EVENT, {"id": event_id})
         return _event(row) if row else None
 
-    async def list_events(
-        self, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> tuple[list[Event], int]:
+    async def list_events(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Event], int]:
         """Up to `limit` events after the (start_time, id) position, and the total count."""
         if after is None:
             query, params = SELECT_FIRST_EVENTS, {"limit": limit}

@@ -169,7 +169,8 @@ async def test_racing_reserve_and_release_of_one_booking_leave_seats_consistent(
         "UPDATE events SET available_seats = total_seats + 1",
         "UPDATE events SET available_seats = -1",
         "UPDATE events SET total_seats = 0, available_seats = 0",
-        "INSERT INTO reservations (booking_id, event_id, seats, state) SELECT gen_random_uuid(), id, 0, 'RESERVED' FROM events",
+        "INSERT INTO reservations (booking_id, event_id, seats, state)"
+        " SELECT gen_random_uuid(), id, 0, 'RESERVED' FROM events",
         "INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (gen_random_uuid(), NULL, 1, 'RESERVED')",
     ],
 )

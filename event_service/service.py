@@ -19,7 +19,6 @@ from event_service.domain import (
     Reservation,
     ReservationNotFound,
     SeatRequest,
-    SoldOut,
     new_event,
     replay_outcome,
     seat_request,

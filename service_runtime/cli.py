@@ -34,8 +34,16 @@ def run_service(
     serve: Callable[[S], Awaitable[None]],
     migrate: Callable[[S], Awaitable[int]],
 ) -> int:
-    parser = argparse.ArgumentParser(prog=name, description=f"TicketFlow {name}. Configured by environment variables (see README.md).")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"], help="serve (default) or apply database migrations and exit")
+    parser = argparse.ArgumentParser(
+        prog=name, description=f"TicketFlow {name}. Configured by environment variables (see README.md)."
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate"],
+        help="serve (default) or apply database migrations and exit",
+    )
     args = parser.parse_args(argv)
     try:
         env = Env.load()

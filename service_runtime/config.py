@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
+
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -103,9 +105,7 @@ class Env:
     def secret(self, name: str, default: str = "") -> Secret:
         return Secret(self._values.get(name, default))
 
-    def integer(
-        self, name: str, default: int | None = None, *, min: int | None = None, max: int | None = None
-    ) -> int:
+    def integer(self, name: str, default: int | None = None, *, min: int | None = None, max: int | None = None) -> int:
         raw = self._raw(name, None if default is None else str(default))
         try:
             value = int(raw, 10)
@@ -177,8 +177,6 @@ class DatabaseSettings:
 
     def conninfo(self) -> str:
         """A libpq connection string (the password included: never log it; log `describe()`)."""
-        from psycopg.conninfo import make_conninfo
-
         return make_conninfo(
             host=self.host,
             port=self.port,

@@ -51,9 +51,7 @@ class ErrorTable:
         raise TypeError(f"{type(error).__name__} is not a DomainError")
 
     def error_info(self, error: DomainError) -> error_details_pb2.ErrorInfo:
-        return error_details_pb2.ErrorInfo(
-            reason=self.spec(error).reason, domain=self.domain, metadata=error.metadata
-        )
+        return error_details_pb2.ErrorInfo(reason=self.spec(error).reason, domain=self.domain, metadata=error.metadata)
 
     def http_body(self, error: DomainError) -> tuple[int, dict[str, Any]]:
         """(HTTP status, gRPC-Gateway style JSON body)."""

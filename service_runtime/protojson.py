@@ -9,11 +9,13 @@ failures become `InvalidArgument` naming the proto field.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from service_runtime.errors import InvalidArgument
 
@@ -62,3 +64,17 @@ def to_dict(message: Message) -> dict[str, Any]:
 
 def dumps(payload: Any) -> bytes:
     return orjson.dumps(payload)
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def optional_datetime(message: Message, field: str) -> datetime | None:
+    """A Timestamp field as an aware datetime, or None when it is not set."""
+    if not message.HasField(field):
+        return None
+    value: Timestamp = getattr(message, field)
+    return value.ToDatetime(tzinfo=UTC)

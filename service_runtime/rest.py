@@ -113,7 +113,10 @@ def install(
     async def readyz() -> Response:
         results = {name: await check() for name, check in readiness.items()}
         ready = all(results.values())
-        body = {"status": "SERVING" if ready else "NOT_SERVING", "checks": {k: "ok" if v else "failing" for k, v in results.items()}}
+        body = {
+            "status": "SERVING" if ready else "NOT_SERVING",
+            "checks": {k: "ok" if v else "failing" for k, v in results.items()},
+        }
         return json_response(body, 200 if ready else 503)
 
     @app.get("/metrics")

@@ -85,7 +85,10 @@ class Servers:
         )
         log.info(
             "serving HTTP on %s:%d and gRPC on %s:%d",
-            self.settings.host, self.http_port, self.settings.host, self.grpc_port,
+            self.settings.host,
+            self.http_port,
+            self.settings.host,
+            self.grpc_port,
         )
         stopping = asyncio.create_task(self._stop.wait())
         try:

@@ -69,15 +69,14 @@ def read_lock_extras(lock: Path) -> dict[str, set[str]]:
     for line in lock.read_text(encoding="utf-8").splitlines():
         match = _LOCK_LINE.match(line)
         if match and match.group(2):
-            extras.setdefault(normalize(match.group(1)), set()).update(
-                e.strip() for e in match.group(2).split(",")
-            )
+            extras.setdefault(normalize(match.group(1)), set()).update(e.strip() for e in match.group(2).split(","))
     return extras
 
 
 def resolve_deps(dists: dict[str, Distribution], extras: dict[str, set[str]]) -> None:
     """Fills each distribution's deps, iterating until extras asked for by others are included."""
-    from packaging.requirements import Requirement
+    # Imported here: `packaging` is one of the wheels just installed (main() puts it on sys.path).
+    from packaging.requirements import Requirement  # noqa: PLC0415
 
     changed = True
     while changed:
@@ -111,11 +110,11 @@ def check_acyclic(dists: dict[str, Distribution]) -> None:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = path[path.index(name) :] + [name]
+            cycle = [*path[path.index(name) :], name]
             sys.exit("@pypi: dependency cycle " + " -> ".join(cycle) + "; Bazel cannot express it")
         state[name] = 1
         for dep in sorted(dists[name].deps):
-            visit(dep, path + [name])
+            visit(dep, [*path, name])
         state[name] = 2
 
     for name in sorted(dists):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from tools.pytest import pytest_main
 from tools.pytest.pytest_main import pytest_args
 
 
 def test_test_files_are_passed_explicitly_after_options() -> None:
     args = pytest_args(["a_test.py", "b_test.py"], {})
     assert args[-2:] == ["a_test.py", "b_test.py"]
-    assert ["-p", "no:cacheprovider"] == args[args.index("-p") : args.index("-p") + 2]
+    assert args[args.index("-p") : args.index("-p") + 2] == ["-p", "no:cacheprovider"]
 
 
 def test_junit_xml_goes_where_bazel_asks() -> None:
@@ -31,12 +35,6 @@ def test_sharding_is_acknowledged_and_enabled(tmp_path: Path) -> None:
 
 def test_a_run_that_collects_nothing_fails(tmp_path: Path) -> None:
     """A py_test whose file holds no test must not pass: pytest's exit 5 is passed through."""
-    import os
-    import subprocess
-    import sys
-
-    import tools.pytest.pytest_main as pytest_main
-
     (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
     (tmp_path / "empty_test.py").write_text("VALUE = 1\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))

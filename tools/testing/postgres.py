@@ -1,6 +1,6 @@
 """Real PostgreSQL for tests: one throw-away server per test session, one database per test.
 
-A pytest plugin (`py_pytest_test(plugins = ["tools.testing.postgres"])`) built on pytest-postgresql's
+A pytest plugin (loaded by `py_pytest_test(postgres = True)`) built on pytest-postgresql's
 `PostgreSQLExecutor` and `DatabaseJanitor`. It differs from pytest-postgresql's own
 `postgresql_proc` fixture in the two ways these machines need:
 
@@ -18,6 +18,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -26,14 +27,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
+
+from service_runtime.migrations import apply_migrations, load_migrations
 
 _SUPERUSER = "postgres"
 _SYSTEM_USER = "postgres"
@@ -146,6 +150,28 @@ class PostgresServer:
         """Creates an empty database that lives as long as the server; returns its name."""
         self._janitor(name).init()
         return name
+
+
+@contextlib.contextmanager
+def migrated_template(server: PostgresServer, package: str) -> Iterator[str]:
+    """A template database holding the schema of a service package's migrations."""
+
+    def load(dsn: str) -> None:
+        asyncio.run(apply_migrations(dsn, load_migrations(package), lock_name=f"{package}.tests"))
+
+    with server.template(f"{package}_tmpl", load) as name:
+        yield name
+
+
+@contextlib.asynccontextmanager
+async def pool_for(dsn: str, max_size: int = 20) -> AsyncIterator[AsyncConnectionPool]:
+    """A connection pool like the services' (autocommit connections) for a test database."""
+    pool = AsyncConnectionPool(dsn, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False)
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @contextlib.contextmanager

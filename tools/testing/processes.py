@@ -93,7 +93,9 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def run_to_exit(binary: str, env: dict[str, str], args: list[str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_to_exit(
+    binary: str, env: dict[str, str], args: list[str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Runs a binary to completion (for commands such as `migrate`, or start-up failures)."""
     return subprocess.run(
         [runfile(binary), *(args or [])],

@@ -1,0 +1,56 @@
+"""The booking service's settings, from the environment (and `.env`); see README.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from booking_service.domain import Limits
+from booking_service.event_client import ClientSettings
+from service_runtime.config import ConfigError, DatabaseSettings, Env, ServerSettings
+
+DEFAULT_HTTP_PORT = 8081
+DEFAULT_GRPC_PORT = 9091
+DEFAULT_DB_NAME = "test_db_1"
+DEFAULT_EVENT_SERVICE_ADDR = "localhost:9092"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings
+    server: ServerSettings
+    limits: Limits
+    event_service: ClientSettings
+    pending_timeout: timedelta
+    reconcile_interval: timedelta
+    retry_after: timedelta
+
+    @classmethod
+    def from_env(cls, env: Env) -> Settings:
+        defaults = Limits()
+        return cls(
+            database=DatabaseSettings.from_env(env, default_name=DEFAULT_DB_NAME),
+            server=ServerSettings.from_env(
+                env, default_http_port=DEFAULT_HTTP_PORT, default_grpc_port=DEFAULT_GRPC_PORT
+            ),
+            limits=Limits(
+                max_seats_per_booking=env.integer(
+                    "MAX_SEATS_PER_BOOKING", defaults.max_seats_per_booking, min=1, max=1_000_000
+                )
+            ),
+            event_service=ClientSettings(
+                address=_address(env.text("EVENT_SERVICE_ADDR", DEFAULT_EVENT_SERVICE_ADDR)),
+                timeout=env.number("EVENT_SERVICE_TIMEOUT_SECONDS", 2.0, min=0.01),
+                attempts=env.integer("EVENT_SERVICE_ATTEMPTS", 3, min=1, max=10),
+            ),
+            pending_timeout=timedelta(seconds=env.number("PENDING_TIMEOUT_SECONDS", 30.0, min=0.1)),
+            reconcile_interval=timedelta(seconds=env.number("RECONCILE_INTERVAL_SECONDS", 5.0, min=0.1)),
+            retry_after=timedelta(seconds=env.integer("RETRY_AFTER_SECONDS", 5, min=1, max=3600)),
+        )
+
+
+def _address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"EVENT_SERVICE_ADDR: expected host:port, got {value!r}")
+    return value

@@ -1,0 +1,29 @@
+"""How the booking service's domain errors look on the wire: the service's one error table."""
+
+from __future__ import annotations
+
+import grpc
+
+from booking_service.domain import (
+    BookingAbandoned,
+    BookingNotFound,
+    EventNotFound,
+    EventServiceUnavailable,
+    IdempotencyKeyReused,
+    NotCancellable,
+    SoldOut,
+)
+from service_runtime.error_table import ErrorSpec, ErrorTable
+
+ERRORS = ErrorTable(
+    "booking.ticketflow",
+    {
+        BookingNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "BOOKING_NOT_FOUND"),
+        EventNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "EVENT_NOT_FOUND"),
+        SoldOut: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "SOLD_OUT"),
+        BookingAbandoned: ErrorSpec(409, grpc.StatusCode.ABORTED, "BOOKING_ABANDONED"),
+        NotCancellable: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_NOT_CANCELLABLE"),
+        IdempotencyKeyReused: ErrorSpec(422, grpc.StatusCode.FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED"),
+        EventServiceUnavailable: ErrorSpec(503, grpc.StatusCode.UNAVAILABLE, "EVENT_SERVICE_UNAVAILABLE"),
+    },
+)

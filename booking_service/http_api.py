@@ -1,0 +1,59 @@
+"""REST adapter: the booking routes, in the proto3 JSON mapping (as gRPC-Gateway serves them).
+
+POST   /bookings                      CreateBooking -> 201, Location: /bookings/{id}
+                                      (Idempotency-Key header: retries book once)
+GET    /bookings/{bookingId}          GetBooking
+DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED booking
+GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken)
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from booking_service.messages import booking_message
+from booking_service.service import BookingService
+from service_runtime.errors import InvalidArgument
+from service_runtime.protojson import parse_body, to_dict
+from service_runtime.rest import int_param, json_response, query_params, read_body
+from ticketflow.booking.v1 import booking_service_pb2 as pb
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def blueprint(service: BookingService) -> Blueprint:
+    routes = Blueprint("bookings", __name__)
+
+    @routes.post("/bookings")
+    async def create_booking() -> Response:
+        body = parse_body(await read_body(), pb.CreateBookingRequest)
+        key = idempotency_key(body.idempotency_key)
+        booking = await service.create_booking(body.event_id, body.user_id, body.seats, key)
+        return json_response(to_dict(booking_message(booking)), 201, {"Location": f"/bookings/{booking.id}"})
+
+    @routes.get("/bookings/<booking_id>")
+    async def get_booking(booking_id: str) -> Response:
+        return json_response(to_dict(booking_message(await service.get_booking(booking_id))))
+
+    @routes.delete("/bookings/<booking_id>")
+    async def cancel_booking(booking_id: str) -> Response:
+        return json_response(to_dict(booking_message(await service.cancel_booking(booking_id))))
+
+    @routes.get("/users/<user_id>/bookings")
+    async def list_user_bookings(user_id: str) -> Response:
+        params = query_params("page_size", "page_token")
+        page = await service.list_user_bookings(user_id, int_param(params, "page_size"), params.get("page_token", ""))
+        message = pb.ListUserBookingsResponse(
+            bookings=[booking_message(b) for b in page.bookings], next_page_token=page.next_page_token
+        )
+        return json_response(to_dict(message))
+
+    return routes
+
+
+def idempotency_key(from_body: str) -> str:
+    """The Idempotency-Key header, or the body's idempotencyKey; both must agree if both are given."""
+    header = request.headers.get(IDEMPOTENCY_HEADER, "")
+    if header and from_body and header != from_body:
+        raise InvalidArgument("idempotency_key", f"the {IDEMPOTENCY_HEADER} header and the body disagree")
+    return header or from_body

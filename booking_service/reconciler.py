@@ -1,0 +1,103 @@
+"""Settles bookings that their request left unsettled (the event service was down, or the
+process died between two steps), so that no booking stays PENDING for good and no seat is
+held without a CONFIRMED booking.
+
+Each round leases the unsettled bookings older than `min_age` (other replicas skip leased
+ones), then settles each under its row lock, which keeps requests from confirming a booking
+while its seats are being released:
+- PENDING: ask the event service what it holds for the booking id. RESERVED -> CONFIRMED;
+  SOLD_OUT / RELEASED -> REJECTED. Nothing -> ReleaseSeats(booking id), which records the id
+  as released so a reservation still on its way is refused, then REJECTED (ABANDONED).
+- CANCELLING: ReleaseSeats (idempotent), then CANCELLED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Protocol
+
+from booking_service.domain import BookingStatus, SeatOutcome, SeatsUnavailable, settled_status
+from booking_service.repository import LockedBooking
+from booking_service.service import Seats
+
+log = logging.getLogger(__name__)
+
+
+class UnsettledStore(Protocol):
+    async def lease_unsettled(self, min_age: timedelta, lease: timedelta, limit: int) -> list[uuid.UUID]: ...
+    def locked_unsettled(self, booking_id: uuid.UUID) -> AbstractAsyncContextManager[LockedBooking | None]: ...
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: UnsettledStore,
+        seats: Seats,
+        *,
+        min_age: timedelta,
+        interval: timedelta,
+        batch: int = 100,
+        on_settled: Callable[[str], None] = lambda result: None,
+    ) -> None:
+        self._store = store
+        self._seats = seats
+        self.min_age = min_age
+        self.interval = interval
+        self._batch = batch
+        self._on_settled = on_settled
+
+    async def run_once(self) -> int:
+        """One round; returns how many bookings it settled."""
+        ids = await self._store.lease_unsettled(
+            self.min_age, lease=self.interval * 3 + timedelta(seconds=10), limit=self._batch
+        )
+        settled = 0
+        for booking_id in ids:
+            try:
+                async with self._store.locked_unsettled(booking_id) as locked:
+                    if locked is not None and await self._settle(locked):
+                        settled += 1
+            except SeatsUnavailable:
+                log.warning("event service unavailable; %d booking(s) left for the next round", len(ids) - settled)
+                break
+        return settled
+
+    async def _settle(self, locked: LockedBooking) -> bool:
+        booking = locked.booking
+        if booking.status is BookingStatus.CANCELLING:
+            await self._seats.release(booking.id)
+            await locked.transition(BookingStatus.CANCELLED)
+            self._record(booking.id, "CANCELLED")
+            return True
+        held = await self._seats.lookup(booking.id)
+        settled = settled_status(held)
+        if settled is None:
+            # Nothing held: release the id, which also blocks a reservation still in flight
+            # (or releases one that landed after the lookup).
+            held = await self._seats.release(booking.id)
+            assert held is SeatOutcome.RELEASED or held is SeatOutcome.SOLD_OUT, held
+            settled = settled_status(held)
+            assert settled is not None
+        status, reason = settled
+        await locked.transition(status, reason)
+        self._record(booking.id, reason.value if reason else status.value)
+        return True
+
+    def _record(self, booking_id: uuid.UUID, result: str) -> None:
+        log.info("reconciler settled booking %s: %s", booking_id, result)
+        self._on_settled(result)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciler round failed")
+            await asyncio.sleep(self.interval.total_seconds())

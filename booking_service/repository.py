@@ -1,0 +1,183 @@
+"""PostgreSQL storage of bookings.
+
+Status changes are conditional updates (`... WHERE status = ANY(from)`), so two actors
+settling the same booking cannot both win: the loser gets no row back and re-reads. The
+reconciler additionally works on a booking under its row lock (`locked_unsettled`), so a
+request cannot confirm a booking whose seats the reconciler is releasing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason
+
+_COLUMNS = (
+    "id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash, create_time, update_time"
+)
+
+INSERT_PENDING = f"""
+INSERT INTO bookings (id, user_id, event_id, seats, status, idempotency_key, request_hash)
+VALUES (%(id)s, %(user_id)s, %(event_id)s, %(seats)s, 'PENDING', %(idempotency_key)s, %(request_hash)s)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING {_COLUMNS}
+"""
+
+SELECT_BY_ID = f"SELECT {_COLUMNS} FROM bookings WHERE id = %(id)s"
+
+SELECT_BY_KEY = f"SELECT {_COLUMNS} FROM bookings WHERE idempotency_key = %(key)s"
+
+TRANSITION = f"""
+UPDATE bookings
+   SET status = %(to)s, reject_reason = %(reason)s, update_time = now(), lease_until = NULL
+ WHERE id = %(id)s AND status = ANY(%(from)s)
+RETURNING {_COLUMNS}
+"""
+
+SELECT_USER_FIRST = f"""
+SELECT {_COLUMNS} FROM bookings WHERE user_id = %(user_id)s
+ ORDER BY create_time DESC, id DESC LIMIT %(limit)s
+"""
+
+SELECT_USER_AFTER = f"""
+SELECT {_COLUMNS} FROM bookings
+ WHERE user_id = %(user_id)s AND (create_time, id) < (%(after_time)s, %(after_id)s)
+ ORDER BY create_time DESC, id DESC LIMIT %(limit)s
+"""
+
+# Unsettled bookings older than `min_age`, oldest first, skipping those another replica is
+# working on (leased, or row-locked right now); each returned booking is leased to the caller.
+LEASE_UNSETTLED = """
+UPDATE bookings SET lease_until = now() + %(lease)s
+ WHERE id IN (
+     SELECT id FROM bookings
+      WHERE status IN ('PENDING', 'CANCELLING')
+        AND update_time < now() - %(min_age)s
+        AND (lease_until IS NULL OR lease_until < now())
+      ORDER BY update_time
+      LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+
+LOCK_UNSETTLED = f"""
+SELECT {_COLUMNS} FROM bookings
+ WHERE id = %(id)s AND status IN ('PENDING', 'CANCELLING')
+   FOR UPDATE SKIP LOCKED
+"""
+
+
+def _booking(row: dict[str, Any]) -> Booking:
+    return Booking(
+        id=row["id"],
+        user_id=row["user_id"],
+        event_id=row["event_id"],
+        seats=row["seats"],
+        status=BookingStatus(row["status"]),
+        reject_reason=RejectReason(row["reject_reason"]) if row["reject_reason"] else None,
+        idempotency_key=row["idempotency_key"],
+        request_hash=bytes(row["request_hash"]) if row["request_hash"] is not None else None,
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> Booking | None:
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(query, params)
+    row = await cursor.fetchone()
+    return _booking(row) if row else None
+
+
+def _transition_params(
+    booking_id: uuid.UUID, frm: Sequence[BookingStatus], to: BookingStatus, reason: RejectReason | None
+) -> dict[str, Any]:
+    return {
+        "id": booking_id,
+        "from": [s.value for s in frm],
+        "to": to.value,
+        "reason": reason.value if reason else None,
+    }
+
+
+class LockedBooking:
+    """A booking held under its row lock until the enclosing `locked_unsettled` block ends."""
+
+    def __init__(self, conn: AsyncConnection[Any], booking: Booking) -> None:
+        self._conn = conn
+        self.booking = booking
+
+    async def transition(self, to: BookingStatus, reason: RejectReason | None = None) -> Booking:
+        params = _transition_params(self.booking.id, [self.booking.status], to, reason)
+        updated = await _one(self._conn, TRANSITION, params)
+        assert updated is not None, "the row is locked: its status cannot have changed"
+        self.booking = updated
+        return updated
+
+
+class BookingRepository:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def insert_pending(self, new: NewBooking) -> Booking | None:
+        """The new PENDING booking, or None when its idempotency key is taken."""
+        params = {
+            "id": new.id,
+            "user_id": new.user_id,
+            "event_id": new.event_id,
+            "seats": new.seats,
+            "idempotency_key": new.idempotency_key,
+            "request_hash": new.request_hash,
+        }
+        async with self._pool.connection() as conn:
+            return await _one(conn, INSERT_PENDING, params)
+
+    async def get(self, booking_id: uuid.UUID) -> Booking | None:
+        async with self._pool.connection() as conn:
+            return await _one(conn, SELECT_BY_ID, {"id": booking_id})
+
+    async def get_by_key(self, key: str) -> Booking | None:
+        async with self._pool.connection() as conn:
+            return await _one(conn, SELECT_BY_KEY, {"key": key})
+
+    async def transition(
+        self,
+        booking_id: uuid.UUID,
+        frm: Sequence[BookingStatus],
+        to: BookingStatus,
+        reason: RejectReason | None = None,
+    ) -> Booking | None:
+        """Moves the booking to `to` if its status is one of `frm`; None if it was not."""
+        async with self._pool.connection() as conn:
+            return await _one(conn, TRANSITION, _transition_params(booking_id, frm, to, reason))
+
+    async def list_for_user(self, user_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Booking]:
+        if after is None:
+            query, params = SELECT_USER_FIRST, {"user_id": user_id, "limit": limit}
+        else:
+            query = SELECT_USER_AFTER
+            params = {"user_id": user_id, "limit": limit, "after_time": after[0], "after_id": after[1]}
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return [_booking(row) for row in await cursor.fetchall()]
+
+    async def lease_unsettled(self, min_age: timedelta, lease: timedelta, limit: int) -> list[uuid.UUID]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(LEASE_UNSETTLED, {"min_age": min_age, "lease": lease, "limit": limit})
+            return [row[0] for row in await cursor.fetchall()]
+
+    @asynccontextmanager
+    async def locked_unsettled(self, booking_id: uuid.UUID) -> AsyncIterator[LockedBooking | None]:
+        """The booking under its row lock if it is still unsettled and nobody else holds it."""
+        async with self._pool.connection() as conn, conn.transaction():
+            booking = await _one(conn, LOCK_UNSETTLED, {"id": booking_id})
+            yield LockedBooking(conn, booking) if booking else None

@@ -1,0 +1,115 @@
+"""BookingRepository against a real PostgreSQL: conditional transitions, idempotency keys,
+paging, and the reconciler's leases and row locks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from booking_service.domain import BookingStatus, NewBooking, RejectReason, request_hash
+from booking_service.repository import BookingRepository
+
+EVENT = uuid.uuid4()
+
+
+def _new(user: str = "alice", key: str | None = None, seats: int = 1) -> NewBooking:
+    return NewBooking(uuid.uuid4(), user, EVENT, seats, key, request_hash(EVENT, user, seats) if key else None)
+
+
+async def test_a_pending_booking_is_stored_and_read_back(repo: BookingRepository) -> None:
+    new = _new(key="k1")
+    stored = await repo.insert_pending(new)
+    assert stored is not None and stored.status is BookingStatus.PENDING
+    assert await repo.get(new.id) == stored
+    assert await repo.get_by_key("k1") == stored
+
+
+async def test_one_booking_per_idempotency_key_even_when_racing(repo: BookingRepository) -> None:
+    results = await asyncio.gather(*(repo.insert_pending(_new(key="same")) for _ in range(20)))
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_bookings_without_a_key_never_conflict(repo: BookingRepository) -> None:
+    assert all([await repo.insert_pending(_new()) for _ in range(3)])
+
+
+async def test_only_one_of_racing_transitions_wins(repo: BookingRepository) -> None:
+    new = _new()
+    await repo.insert_pending(new)
+    results = await asyncio.gather(
+        *(repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.CONFIRMED) for _ in range(10)),
+        *(
+            repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.REJECTED, RejectReason.ABANDONED)
+            for _ in range(10)
+        ),
+    )
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_the_schema_refuses_inconsistent_rows(repo: BookingRepository, dsn: str) -> None:
+    new = _new()
+    await repo.insert_pending(new)
+    with psycopg.connect(dsn) as conn:
+        for statement in (
+            "UPDATE bookings SET status = 'REJECTED'",  # no reason
+            "UPDATE bookings SET status = 'LOST'",
+            "UPDATE bookings SET seats = 0",
+            "UPDATE bookings SET idempotency_key = 'k'",  # key without request hash
+        ):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute(statement)
+            conn.rollback()
+
+
+async def test_a_users_bookings_page_newest_first(repo: BookingRepository) -> None:
+    ids = []
+    for _ in range(5):
+        new = _new("bob")
+        await repo.insert_pending(new)
+        ids.append(new.id)
+    await repo.insert_pending(_new("someone-else"))
+    first = await repo.list_for_user("bob", 3, None)
+    rest = await repo.list_for_user("bob", 3, (first[-1].create_time, first[-1].id))
+    assert [b.id for b in first + rest] == ids[::-1]
+
+
+async def test_leases_skip_young_and_leased_bookings(repo: BookingRepository, dsn: str) -> None:
+    old, young = _new(), _new()
+    await repo.insert_pending(old)
+    await repo.insert_pending(young)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE bookings SET update_time = now() - interval '1 minute' WHERE id = %s", (old.id,))
+    leased = await repo.lease_unsettled(timedelta(seconds=30), timedelta(seconds=30), 10)
+    assert leased == [old.id]
+    # Another replica asking now gets nothing: the old one is leased, the young one too young.
+    assert await repo.lease_unsettled(timedelta(seconds=30), timedelta(seconds=30), 10) == []
+
+
+async def test_a_locked_booking_is_skipped_and_settled_ones_are_not_offered(repo: BookingRepository) -> None:
+    new = _new()
+    await repo.insert_pending(new)
+    async with repo.locked_unsettled(new.id) as first:
+        assert first is not None
+        async with repo.locked_unsettled(new.id) as second:
+            assert second is None  # held by the first: SKIP LOCKED
+        await first.transition(BookingStatus.CONFIRMED)
+    async with repo.locked_unsettled(new.id) as settled:
+        assert settled is None
+
+
+async def test_a_request_cannot_confirm_while_the_reconciler_holds_the_booking(repo: BookingRepository) -> None:
+    new = _new()
+    await repo.insert_pending(new)
+    async with repo.locked_unsettled(new.id) as locked:
+        assert locked is not None
+        confirm = asyncio.create_task(repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.CONFIRMED))
+        await asyncio.sleep(0.2)
+        assert not confirm.done()  # waits for the row lock
+        await locked.transition(BookingStatus.REJECTED, RejectReason.ABANDONED)
+    assert await confirm is None  # re-checked after the lock: no longer PENDING
+    stored = await repo.get(new.id)
+    assert stored is not None and stored.status is BookingStatus.REJECTED

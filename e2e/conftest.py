@@ -1,0 +1,66 @@
+"""Fixtures of the end-to-end tests: a running stack per test and an HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tools.audit.invariants import Report, audit_dsns
+from tools.testing.postgres import PostgresServer
+from tools.testing.stack import Stack, running_stack
+
+
+@pytest.fixture
+def stack(postgresql_server: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(postgresql_server, tmp_path) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    connector = aiohttp.TCPConnector(limit=600)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield session
+
+
+async def create_event(http: aiohttp.ClientSession, stack: Stack, seats: int) -> str:
+    body = {"name": "Flash sale", "startTime": "2027-06-01T20:00:00Z", "totalSeats": seats}
+    async with http.post(f"{stack.event_url}/events", json=body) as response:
+        assert response.status == 201, await response.text()
+        return str((await response.json())["id"])
+
+
+async def book(
+    http: aiohttp.ClientSession,
+    stack: Stack,
+    event_id: str,
+    user: str = "alice",
+    seats: int = 1,
+    key: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Idempotency-Key": key} if key else {}
+    body = {"eventId": event_id, "userId": user, "seats": seats}
+    async with http.post(f"{stack.booking_url}/bookings", json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def available(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> int:
+    async with http.get(f"{stack.event_url}/events/{event_id}") as response:
+        return int((await response.json())["availableSeats"])
+
+
+async def settled_audit(stack: Stack, timeout: float = 20.0) -> Report:
+    """Audits both databases once nothing is left PENDING or CANCELLING (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = await asyncio.to_thread(audit_dsns, stack.booking_dsn, stack.event_dsn)
+        unsettled = report.bookings_by_status.get("PENDING", 0) + report.bookings_by_status.get("CANCELLING", 0)
+        if not unsettled or time.monotonic() > deadline:
+            return report
+        await asyncio.sleep(0.25)

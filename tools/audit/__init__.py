@@ -1,0 +1,1 @@
+"""Checks of TicketFlow's guarantees across both services' databases."""
