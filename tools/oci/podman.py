@@ -11,7 +11,8 @@ directory (short, under /tmp: podman puts sockets there) with a containers.conf 
 the configuration these machines need: runc (crun fails with "cgroups in hybrid mode"), no
 default ulimits (setrlimit is refused), cgroupfs (no systemd) and a file event log.
 Containers run detached with `--network host`, so a service in one reaches 127.0.0.1 of the
-machine, where the test's PostgreSQL listens. Every command has a timeout.
+machine, where the test's PostgreSQL listens, and with a read-only root file system and no
+writable /tmp either, as compose.yaml runs them. Every command has a timeout.
 """
 
 from __future__ import annotations
@@ -125,11 +126,23 @@ class Podman:
         return self.command("image", "inspect", "--format", "{{.Id}}", names[-1]).stdout.strip()
 
     def run(self, image: str, name: str, env: dict[str, str], args: tuple[str, ...] = ()) -> Container:
-        """Starts a detached container with host networking."""
+        """Starts a detached container with host networking and a read-only root file system."""
         unique = f"{name}-{self.base.name}"
         env_args = [item for key, value in sorted(env.items()) for item in ("--env", f"{key}={value}")]
         self._containers.append(unique)
-        self.command("run", "--detach", "--name", unique, "--network", "host", *env_args, image, *args)
+        self.command(
+            "run",
+            "--detach",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "--name",
+            unique,
+            "--network",
+            "host",
+            *env_args,
+            image,
+            *args,
+        )
         return Container(self, unique)
 
     def close(self) -> None:
