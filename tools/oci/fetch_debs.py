@@ -48,6 +48,26 @@ def parse_lock(text: str) -> list[Pin]:
     return pins
 
 
+def lock_release(text: str) -> str | None:
+    """The Debian release the lock was made for (its `# release: NAME, ...` header line)."""
+    for line in text.splitlines():
+        if line.startswith("# release: "):
+            return line.removeprefix("# release: ").split(",")[0].strip()
+    return None
+
+
+def host_release() -> str | None:
+    try:
+        lines = Path("/etc/os-release").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key == "VERSION_CODENAME":
+            return value.strip().strip('"')
+    return None
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -56,7 +76,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(pins: list[Pin], into: Path) -> None:
+def download(pins: list[Pin], into: Path, release: str | None) -> None:
     command = ["apt-get", "download", "-q"]
     if os.geteuid() == 0:
         # apt drops to the _apt user to download, which cannot write here; as root, stay root.
@@ -64,6 +84,13 @@ def download(pins: list[Pin], into: Path) -> None:
     command += [f"{pin.name}={pin.version}" for pin in pins]
     result = subprocess.run(command, cwd=into, capture_output=True, text=True, check=False)
     if result.returncode != 0:
+        host = host_release()
+        if release and host and host != release:
+            sys.exit(
+                f"apt-get download of the pinned Debian packages failed: debian_packages.lock pins Debian "
+                f"{release} packages, and this machine's apt knows Debian {host}'s. The images are built "
+                f"from {release} packages: build them on Debian {release}.\n{result.stderr}"
+            )
         sys.exit(
             "apt-get download of the pinned Debian packages failed:\n"
             f"{result.stdout}{result.stderr}\n"
@@ -80,10 +107,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="the repository's directory")
     args = parser.parse_args()
 
-    pins = parse_lock(args.lock.read_text(encoding="utf-8"))
+    text = args.lock.read_text(encoding="utf-8")
+    pins = parse_lock(text)
     debs = args.out / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    download(pins, debs)
+    download(pins, debs, lock_release(text))
     mismatches = []
     for pin in pins:
         path = debs / pin.file_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.oci.fetch_debs import Pin, parse_lock
+from tools.oci.fetch_debs import Pin, lock_release, parse_lock
 from tools.oci.update_debian_lock import (
     LockError,
     Package,
@@ -95,6 +95,7 @@ def test_the_lock_reads_back_as_the_fetcher_pins() -> None:
     pins = parse_lock(format_lock(packages, "bookworm", "amd64"))
     assert pins == [Pin("zlib1g", "1:1.2.13.dfsg-1", "amd64", "f" * 64), Pin("tzdata", "2026f-0", "all", "0" * 64)]
     assert pins[0].file_name == "zlib1g_1%3a1.2.13.dfsg-1_amd64.deb"
+    assert lock_release(format_lock(packages, "bookworm", "amd64")) == "bookworm"
 
 
 def test_a_record_joins_continuation_lines_and_stops_at_the_first_paragraph() -> None:
