@@ -31,6 +31,11 @@ def _config(image: ImageArchive) -> dict[str, Any]:
     return config
 
 
+def _python_version(image: ImageArchive) -> str:
+    """ "3.11" for an entrypoint /usr/bin/python3.11."""
+    return str(_config(image)["Entrypoint"][0]).rsplit("/python", 1)[1]
+
+
 def _python_path(image: ImageArchive) -> list[str]:
     env = dict(item.split("=", 1) for item in _config(image)["Env"])
     return str(env["PYTHONPATH"]).split(":")
@@ -56,7 +61,7 @@ def test_layers_go_from_runtime_to_third_party_to_the_service(image: ImageArchiv
         if found.member.isfile():
             by_layer[found.layer].add(path)
     workspace_root = _python_path(image)[0].strip("/")
-    assert "usr/bin/python3.11" in by_layer[0]
+    assert f"usr/bin/python{_python_version(image)}" in by_layer[0]
     assert by_layer[1] and not any(p.startswith(workspace_root + "/") for p in by_layer[1])
     assert by_layer[2] and all(p.startswith(workspace_root + "/") for p in by_layer[2])
 
@@ -76,7 +81,8 @@ def test_nothing_names_bazels_output_base_or_the_build_machines_python(image: Im
 
 
 def test_every_python_file_has_a_pyc_that_never_checks_its_source(image: ImageArchive) -> None:
-    roots = [p.strip("/") + "/" for p in _python_path(image)] + ["usr/lib/python3.11/"]
+    version = _python_version(image)
+    roots = [p.strip("/") + "/" for p in _python_path(image)] + [f"usr/lib/python{version}/"]
     sources = [
         p for p, f in image.files.items() if f.member.isfile() and p.endswith(".py") and p.startswith(tuple(roots))
     ]
@@ -84,7 +90,7 @@ def test_every_python_file_has_a_pyc_that_never_checks_its_source(image: ImageAr
     missing = []
     for source in sources:
         directory, _, name = source.rpartition("/")
-        pyc = f"{directory}/__pycache__/{name[:-3]}.cpython-311.pyc"
+        pyc = f"{directory}/__pycache__/{name[:-3]}.cpython-{version.replace('.', '')}.pyc"
         if pyc not in image.files:
             missing.append(source)
         elif source.endswith("/__init__.py") and source.startswith(roots[0]):
