@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from event_service import grpc_api, http_api
+from event_service.coalescer import ReservationCoalescer
 from event_service.config import Settings
 from event_service.errors import ERRORS
 from event_service.repository import EventRepository
@@ -24,6 +25,7 @@ from ticketflow.event.v1 import event_service_pb2_grpc
 log = logging.getLogger(__name__)
 
 MIGRATIONS_LOCK = "ticketflow.event_service.migrations"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass
@@ -32,13 +34,21 @@ class Components:
     metrics: Metrics
     http_app: Quart
     grpc_server: GrpcServer
+    coalescer: ReservationCoalescer | None
 
 
 def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer | None = None) -> Components:
     """Everything the service serves, around an open pool (tests call this too)."""
     metrics = Metrics()
     metrics.watch_pool(pool)
-    service = EventService(EventRepository(pool), settings.limits)
+    repository = EventRepository(pool)
+    coalescer = None
+    if settings.batching:
+        batch_sizes = metrics.histogram(
+            "reservation_batch_size", "ReserveSeats calls decided per transaction.", [], buckets=BATCH_BUCKETS
+        )
+        coalescer = ReservationCoalescer(repository, settings.max_batch, on_batch=batch_sizes.observe)
+    service = EventService(repository, settings.limits, coalescer.reserve if coalescer else None)
 
     http_app = Quart("event_service")
     rest.install(
@@ -52,7 +62,7 @@ def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer
 
     grpc_server = grpc_server or GrpcServer([grpc_api.SERVICE_NAME])
     event_service_pb2_grpc.add_EventServiceServicer_to_server(grpc_api.servicer(service, metrics), grpc_server.server)
-    return Components(service, metrics, http_app, grpc_server)
+    return Components(service, metrics, http_app, grpc_server, coalescer)
 
 
 async def migrate(settings: Settings) -> int:
@@ -73,4 +83,10 @@ async def run(settings: Settings) -> None:
     except BaseException:
         await pool.close()
         raise
-    await servers.run(components.http_app, on_stop=pool.close)
+
+    async def stop() -> None:
+        if components.coalescer is not None:
+            await components.coalescer.close()
+        await pool.close()
+
+    await servers.run(components.http_app, on_stop=stop)

@@ -7,6 +7,7 @@ seat. Storage is behind the `Store` protocol (PostgreSQL in production, fakes in
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,6 +27,8 @@ from event_service.domain import (
 from service_runtime.errors import InvalidArgument
 from service_runtime.validation import decode_page_token, encode_page_token, page_size, parse_uuid
 
+Reserve = Callable[[SeatRequest], Awaitable[tuple[Reservation, int] | None]]
+
 
 class Store(Protocol):
     async def create_event(self, new: NewEvent) -> Event: ...
@@ -44,9 +47,12 @@ class EventPage:
 
 
 class EventService:
-    def __init__(self, store: Store, limits: Limits) -> None:
+    def __init__(self, store: Store, limits: Limits, reserve: Reserve | None = None) -> None:
+        """`reserve` takes the seats of one request: by default the store's one-statement
+        `reserve`; in production a `ReservationCoalescer` that batches concurrent calls."""
         self._store = store
         self.limits = limits
+        self._reserve = reserve or store.reserve
 
     async def create_event(self, name: str, start_time: datetime | None, total_seats: int) -> Event:
         return await self._store.create_event(new_event(name, start_time, total_seats, self.limits))
@@ -78,7 +84,7 @@ class EventService:
         """Takes the seats for the booking, or raises SoldOut / EventNotFound /
         ReservationReleased / BookingIdReused. Replays return the first outcome."""
         request = seat_request(booking_id, event_id, seats, self.limits)
-        result = await self._store.reserve(request)
+        result = await self._reserve(request)
         if result is None:
             raise EventNotFound(request.event_id)
         recorded, available = result
