@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from booking_service import grpc_api, http_api
+from booking_service.batched_store import BatchedStore
 from booking_service.config import Settings
 from booking_service.errors import ERRORS
 from booking_service.event_client import EventClient
@@ -32,10 +33,12 @@ from ticketflow.booking.v1 import booking_service_pb2_grpc
 log = logging.getLogger(__name__)
 
 MIGRATIONS_LOCK = "ticketflow.booking_service.migrations"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass
 class Components:
+    store: BatchedStore
     service: BookingService
     reconciler: Reconciler
     tasks: DetachedTasks
@@ -58,7 +61,11 @@ def build(
     metrics.watch_pool(pool)
     outcomes = metrics.counter("bookings_total", "Create-booking requests by outcome.", ["outcome"])
     settled = metrics.counter("reconciler_settled_total", "Bookings settled by the reconciler, by result.", ["result"])
-    store = BookingRepository(pool)
+    repository = BookingRepository(pool)
+    batch_sizes = metrics.histogram(
+        "booking_write_batch_size", "Booking rows written per statement.", [], buckets=BATCH_BUCKETS
+    )
+    store = BatchedStore(repository, on_batch=batch_sizes.observe)
     tasks = DetachedTasks()
     service = BookingService(
         store,
@@ -70,7 +77,7 @@ def build(
         on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
     )
     reconciler = Reconciler(
-        store,
+        repository,
         seats,
         min_age=settings.pending_timeout,
         interval=settings.reconcile_interval,
@@ -90,7 +97,7 @@ def build(
     booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
         grpc_api.servicer(service, metrics), grpc_server.server
     )
-    return Components(service, reconciler, tasks, metrics, http_app, grpc_server)
+    return Components(store, service, reconciler, tasks, metrics, http_app, grpc_server)
 
 
 async def migrate(settings: Settings) -> int:
@@ -132,6 +139,7 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await reconciler
         await components.tasks.drain(settings.server.shutdown_grace)
+        await components.store.close()
         await events.close()
         await pool.close()
 
