@@ -25,8 +25,8 @@ An image has three layers, from least to most often changed:
 The runfiles keep their `bazel run` layout under /app (/app/<workspace>/<package>/...,
 /app/pypi/site-packages/...) and PYTHONPATH lists the binary's import roots there, so the code
 imports exactly as it does under Bazel. Every .py file gets a .pyc compiled by the image's own
-interpreter. Nothing in the image points into Bazel's output base or at the build machine's
-Python.
+interpreter, and shared objects of the wheels lose their debug information. Nothing in the
+image points into Bazel's output base or at the build machine's Python.
 
 `<name>.tar` is a docker-archive that `docker load` and `podman load` read (see image.py);
 `<name>.digest` holds the image ID, identical for identical sources. The labels carry the
