@@ -25,14 +25,13 @@ from service_runtime.database import is_reachable, open_pool
 from service_runtime.faults import Faults
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
-from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.migrations import migrate_package
 from service_runtime.serve import Servers
 from service_runtime.tasks import DetachedTasks
 from ticketflow.booking.v1 import booking_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_LOCK = "ticketflow.booking_service.migrations"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
@@ -101,10 +100,7 @@ def build(
 
 
 async def migrate(settings: Settings) -> int:
-    applied = await apply_migrations(
-        settings.database.conninfo(), load_migrations("booking_service"), lock_name=MIGRATIONS_LOCK
-    )
-    return len(applied)
+    return await migrate_package(settings.database.conninfo(), "booking_service")
 
 
 async def run(settings: Settings) -> None:

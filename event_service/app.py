@@ -18,13 +18,12 @@ from service_runtime import rest
 from service_runtime.database import is_reachable, open_pool
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
-from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.migrations import migrate_package
 from service_runtime.serve import Servers
 from ticketflow.event.v1 import event_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_LOCK = "ticketflow.event_service.migrations"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
@@ -66,10 +65,7 @@ def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer
 
 
 async def migrate(settings: Settings) -> int:
-    applied = await apply_migrations(
-        settings.database.conninfo(), load_migrations("event_service"), lock_name=MIGRATIONS_LOCK
-    )
-    return len(applied)
+    return await migrate_package(settings.database.conninfo(), "event_service")
 
 
 async def run(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from event_service.domain import Reservation, SeatRequest
-from service_runtime.batching import Batcher
+from service_runtime.batching import Batcher, Failed
 
 Result = tuple[Reservation, int] | None
 
@@ -40,7 +40,7 @@ class ReservationCoalescer:
         """Same contract as `EventRepository.reserve`, shared with concurrent callers."""
         return await self._batcher.submit(request.event_id, request)
 
-    async def _run(self, event_id: uuid.UUID, requests: list[SeatRequest]) -> list[Result]:
+    async def _run(self, event_id: uuid.UUID, requests: list[SeatRequest]) -> list[Result | Failed]:
         results = await self._store.reserve_batch(event_id, requests)
         if results is None:  # no such event: every caller hears so
             return [None] * len(requests)

@@ -21,7 +21,10 @@ START = timestamp_pb2.Timestamp(seconds=1_830_000_000)
 
 
 async def _event(stub: pb_grpc.EventServiceStub, seats: int) -> pb.Event:
-    return await stub.CreateEvent(pb.CreateEventRequest(name="Gig", start_time=START, total_seats=seats), timeout=5)
+    event: pb.Event = await stub.CreateEvent(
+        pb.CreateEventRequest(name="Gig", start_time=START, total_seats=seats), timeout=5
+    )
+    return event
 
 
 async def _fails(call: object, code: grpc.StatusCode, reason: str) -> dict[str, str]:

@@ -159,6 +159,7 @@ class EventRepository:
 
     async def list_events(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Event], int]:
         """Up to `limit` events after the (start_time, id) position, and the total count."""
+        params: dict[str, Any]
         if after is None:
             query, params = SELECT_FIRST_EVENTS, {"limit": limit}
         else:

@@ -24,8 +24,7 @@ from event_service.domain import (
     replay_outcome,
     seat_request,
 )
-from service_runtime.errors import InvalidArgument
-from service_runtime.validation import decode_page_token, encode_page_token, page_size, parse_uuid
+from service_runtime.validation import decode_position, encode_position, page_size, parse_uuid
 
 Reserve = Callable[[SeatRequest], Awaitable[tuple[Reservation, int] | None]]
 
@@ -66,18 +65,12 @@ class EventService:
 
     async def list_events(self, size: int, token: str) -> EventPage:
         limit = page_size("page_size", size)
-        after = None
-        if position := decode_page_token("page_token", token, 2):
-            try:
-                after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-            except ValueError:
-                raise InvalidArgument("page_token", "is not a token this server issued") from None
+        after = decode_position("page_token", token)
         events, total = await self._store.list_events(limit + 1, after)
         next_token = ""
         if len(events) > limit:
             events = events[:limit]
-            last = events[-1]
-            next_token = encode_page_token([last.start_time.isoformat(), str(last.id)])
+            next_token = encode_position(events[-1].start_time, events[-1].id)
         return EventPage(events, next_token, total)
 
     async def reserve_seats(self, booking_id: str, event_id: str, seats: int) -> Reservation:

@@ -30,7 +30,7 @@ async def test_keys_batch_separately_and_batches_are_capped() -> None:
 
     async def run(key: str, items: list[int]) -> list[int | Failed]:
         batches.append((key, len(items)))
-        return items
+        return list[int | Failed](items)
 
     batcher: Batcher[str, int, int] = Batcher(run, max_batch=3)
     await asyncio.gather(*(batcher.submit(key, n) for key in "ab" for n in range(4)))
@@ -52,7 +52,7 @@ async def test_a_cancelled_caller_does_not_cancel_its_batch() -> None:
     async def run(key: None, items: list[int]) -> list[int | Failed]:
         await asyncio.sleep(0.05)
         done.extend(items)
-        return items
+        return list[int | Failed](items)
 
     batcher: Batcher[None, int, int] = Batcher(run)
     caller = asyncio.create_task(batcher.submit(None, 7))
