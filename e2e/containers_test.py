@@ -9,6 +9,7 @@ here at all (./tools/bazel installs podman and runc on Debian).
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,12 +22,12 @@ from tools.oci.podman import Podman, throwaway_podman, unavailable
 from tools.testing.postgres import PostgresServer, free_port
 from tools.testing.processes import runfile
 
-EVENT_IMAGE = "event_service/image.tar"
-BOOKING_IMAGE = "booking_service/image.tar"
 
 
 @pytest.fixture(scope="module")
 def podman() -> Iterator[Podman]:
+    if images_unavailable := os.environ.get("OCI_IMAGES_UNAVAILABLE"):
+        pytest.skip(f"no images to run: {images_unavailable}")
     reason = unavailable()
     if reason is not None:
         pytest.skip(reason)
@@ -48,8 +49,8 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 def test_booking_through_the_images_confirms_then_reports_sold_out(
     podman: Podman, postgresql_server: PostgresServer
 ) -> None:
-    event_image = podman.load(Path(runfile(EVENT_IMAGE)))
-    booking_image = podman.load(Path(runfile(BOOKING_IMAGE)))
+    event_image = podman.load(Path(runfile(os.environ["EVENT_IMAGE"])))
+    booking_image = podman.load(Path(runfile(os.environ["BOOKING_IMAGE"])))
     event_http, event_grpc, booking_http = free_port(), free_port(), free_port()
     with (
         postgresql_server.database(prefix="events") as events,

@@ -34,7 +34,13 @@ title, the source's version (`git describe`) and revision, and the commit time a
 time, read from Bazel's workspace status (workspace_status.sh, set in .bazelrc).
 """
 
+load("@debian_packages//:status.bzl", "UNAVAILABLE")
 load("//tools/pytest:defs.bzl", "py_pytest_test")
+
+# When this machine's apt cannot provide the pinned Debian packages (another Debian release, or
+# versions the archive has since replaced; see fetch_debs.py), images cannot be built here: the
+# image targets are left out of `//...` (tagged manual) and their tests skip, saying why.
+_SKIP_REASON_ENV = "OCI_IMAGES_UNAVAILABLE"
 
 OciRuntimeInfo = provider(
     doc = "A runtime layer built by debian_rootfs, and what images built on it need to know.",
@@ -267,6 +273,8 @@ def py_oci_image(
       load_name: name of the load target, or None for none.
       **kwargs: visibility, tags, testonly.
     """
+    if UNAVAILABLE:
+        kwargs["tags"] = kwargs.get("tags", []) + ["manual"]
     _py_oci_image(
         name = name,
         binary = binary,
@@ -279,17 +287,16 @@ def py_oci_image(
         tag = tag or "",
         **kwargs
     )
+    test_kwargs = dict(kwargs, tags = [t for t in kwargs.get("tags", []) if t != "manual"])
     py_pytest_test(
         name = name + "_test",
         size = "small",
         srcs = ["//tools/oci:image_contents_test.py"],
-        data = [":%s.tar" % name],
-        env = {"OCI_IMAGE_ARCHIVE": "$(rootpath :%s.tar)" % name},
         deps = [
             "//tools/oci:archive",
             "//tools/testing:processes",
         ],
-        **kwargs
+        **dict(test_kwargs, **image_archives({"OCI_IMAGE_ARCHIVE": ":%s.tar" % name}))
     )
     if load_name:
         native.py_binary(
@@ -302,3 +309,42 @@ def py_oci_image(
             srcs_version = "PY3",
             **kwargs
         )
+
+
+def py_image_test(name, images, data = [], env = {}, **kwargs):
+    """A py_pytest_test of image archives, which skips (saying why) where no image can be built.
+
+    Args:
+      name: target name.
+      images: {environment variable: image archive label, e.g. "//event_service:image.tar"};
+        the test finds each archive at the runfiles path in its variable.
+      data: further runtime files.
+      env: further environment variables.
+      **kwargs: passed to py_pytest_test.
+    """
+    archives = image_archives(images)
+    py_pytest_test(
+        name = name,
+        data = data + archives["data"],
+        env = dict(env, **archives["env"]),
+        **kwargs
+    )
+
+
+def image_archives(archives):
+    """The `data` and `env` of a test that reads image archives, or that skips without them.
+
+    Args:
+      archives: {environment variable: image archive label}; the test finds each archive at
+        the runfiles path in its variable.
+
+    Returns:
+      A dict with `data` and `env` for the test rule. Where the images cannot be built here,
+      `data` is empty and `env` holds OCI_IMAGES_UNAVAILABLE, the reason the test must skip.
+    """
+    if UNAVAILABLE:
+        return {"data": [], "env": {_SKIP_REASON_ENV: UNAVAILABLE}}
+    return {
+        "data": archives.values(),
+        "env": {variable: "$(rootpath %s)" % label for variable, label in archives.items()},
+    }
