@@ -55,6 +55,10 @@ OciRuntimeInfo = provider(
 _APP_ROOT = "/app"
 _HEALTHCHECK_PATH = "/usr/local/lib/ticketflow/healthcheck.py"
 
+# Image names are ticketflow/<package>: spelled out, because ctx.workspace_name is the
+# repository's runfiles name, "ticketflow" under WORKSPACE.bazel but "_main" under bzlmod.
+_IMAGE_NAMESPACE = "ticketflow"
+
 def _debian_rootfs_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
     args = ctx.actions.args()
@@ -152,7 +156,7 @@ def _py_oci_image_impl(ctx):
     package = ctx.label.package.split("/")[-1]
     spec = {
         "title": ctx.attr.title or package,
-        "tag": ctx.attr.tag or "{}/{}:latest".format(ctx.workspace_name, package),
+        "tag": ctx.attr.tag or "{}/{}:latest".format(_IMAGE_NAMESPACE, package),
         "user": runtime.user,
         "entrypoint": [runtime.python, "-m", ctx.attr.main_module or package.replace("/", ".")],
         "env": dict(
@@ -269,7 +273,7 @@ def py_oci_image(
         `__main__.py` (the binary's main).
       env: extra environment variables of the image.
       labels: extra OCI labels (title, version, revision and created are always set).
-      tag: `repository:tag` given to the loaded image; default `<workspace>/<package>:latest`.
+      tag: `repository:tag` given to the loaded image; default `ticketflow/<package>:latest`.
       load_name: name of the load target, or None for none.
       **kwargs: visibility, tags, testonly.
     """
