@@ -3,7 +3,8 @@
     deps = use_extension("//tools/bzlmod:extensions.bzl", "deps")
     deps.python_interpreter(name = "python_interpreter", path = "/usr/bin/python3")
     deps.pypi(name = "pypi", lock = "//:requirements.lock", ...)
-    use_repo(deps, "pypi", "python_interpreter")
+    deps.debian_packages(name = "debian_packages", lock = "//tools/oci:debian_packages.lock", ...)
+    use_repo(deps, "debian_packages", "pypi", "python_interpreter")
 
 `WORKSPACE.bazel` (Bazel 4.2.3) calls the same repository rules directly. Here each tag class
 is one of those rules: it takes the rule's own public attributes (the `*_ATTRS` dict its file
@@ -14,11 +15,13 @@ To add a repository rule: export its public attributes next to it, load both her
 entry to `_RULES`; then add the tag and its `use_repo` name to `MODULE.bazel`.
 """
 
+load("//tools/oci:debian.bzl", "DEBIAN_PACKAGES_ATTRS", "debian_packages")
 load("//tools/pypi:repository.bzl", "PYPI_REPOSITORY_ATTRS", "pypi_repository")
 load("//tools/python:interpreter.bzl", "PYTHON_INTERPRETER_ATTRS", "python_interpreter")
 
 # tag class name -> the repository rule it calls and that rule's public attributes.
 _RULES = {
+    "debian_packages": struct(rule = debian_packages, attrs = DEBIAN_PACKAGES_ATTRS),
     "pypi": struct(rule = pypi_repository, attrs = PYPI_REPOSITORY_ATTRS),
     "python_interpreter": struct(rule = python_interpreter, attrs = PYTHON_INTERPRETER_ATTRS),
 }

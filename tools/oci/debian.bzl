@@ -19,6 +19,8 @@ must still be in the archive: when a security update replaces one, regenerate th
 Editing the lock re-runs the rule.
 """
 
+load("//tools/python:interpreter.bzl", "INTERPRETER_PATH_ATTR")
+
 def _debian_packages_impl(rctx):
     python = rctx.read(rctx.attr.interpreter_path).strip()
     rctx.report_progress("apt-get download: the packages of {}".format(rctx.attr.lock))
@@ -44,17 +46,19 @@ def _debian_packages_impl(rctx):
         ))
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
 
+# The attributes a caller sets, shared with the `debian_packages` tag of the bzlmod extension in
+# //tools/bzlmod:extensions.bzl, so that both entry points take the same arguments.
+DEBIAN_PACKAGES_ATTRS = {
+    "lock": attr.label(mandatory = True, allow_single_file = True, doc = "The package lock file."),
+    "interpreter_path": INTERPRETER_PATH_ATTR,
+    "timeout": attr.int(default = 600, doc = "Seconds apt-get may take to download everything."),
+}
+
 debian_packages = repository_rule(
     implementation = _debian_packages_impl,
     doc = "Downloads the .deb files of a Debian package lock, checks their sha256, exposes `:debs`.",
-    attrs = {
-        "lock": attr.label(mandatory = True, allow_single_file = True, doc = "The package lock file."),
-        "interpreter_path": attr.label(
-            mandatory = True,
-            allow_single_file = True,
-            doc = "interpreter_path.txt of a python_interpreter repository (runs the fetcher).",
-        ),
-        "timeout": attr.int(default = 600, doc = "Seconds apt-get may take to download everything."),
-        "_fetcher": attr.label(default = "//tools/oci:fetch_debs.py"),
-    },
+    attrs = dict(
+        DEBIAN_PACKAGES_ATTRS,
+        _fetcher = attr.label(default = Label("//tools/oci:fetch_debs.py")),
+    ),
 )

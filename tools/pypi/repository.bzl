@@ -11,6 +11,8 @@ the build with pip's error. `generate_build.py` then writes one `py_library` per
 with the distribution's own requirements as deps. Editing the lock re-runs the rule.
 """
 
+load("//tools/python:interpreter.bzl", "INTERPRETER_PATH_ATTR")
+
 def _pypi_repository_impl(rctx):
     python = rctx.read(rctx.attr.interpreter_path).strip()
     version = rctx.read(rctx.attr.interpreter_version).strip()
@@ -69,11 +71,7 @@ def _pypi_repository_impl(rctx):
 # //tools/bzlmod:extensions.bzl, so that both entry points take the same arguments.
 PYPI_REPOSITORY_ATTRS = {
     "lock": attr.label(mandatory = True, allow_single_file = True, doc = "The hashed lock file."),
-    "interpreter_path": attr.label(
-        mandatory = True,
-        allow_single_file = True,
-        doc = "interpreter_path.txt of a python_interpreter repository.",
-    ),
+    "interpreter_path": INTERPRETER_PATH_ATTR,
     "interpreter_version": attr.label(
         mandatory = True,
         allow_single_file = True,

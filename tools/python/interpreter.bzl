@@ -72,6 +72,14 @@ def _python_interpreter_impl(rctx):
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
     rctx.file("BUILD.bazel", _BUILD.format(path = path, version = facts["version"]))
 
+# For repository rules that run a script with the recorded interpreter (pypi_repository,
+# debian_packages): point it at `@<python_interpreter repo>//:interpreter_path.txt`.
+INTERPRETER_PATH_ATTR = attr.label(
+    mandatory = True,
+    allow_single_file = True,
+    doc = "interpreter_path.txt of a python_interpreter repository: the Python this rule runs.",
+)
+
 # The attributes a caller sets, shared with the `python_interpreter` tag of the bzlmod extension
 # in //tools/bzlmod:extensions.bzl, so that both entry points take the same arguments.
 PYTHON_INTERPRETER_ATTRS = {
