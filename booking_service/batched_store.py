@@ -31,14 +31,20 @@ _ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.
 
 class BatchedStore:
     def __init__(
-        self, repository: BookingRepository, max_batch: int = 256, on_batch: Callable[[int], None] = lambda n: None
+        self,
+        repository: BookingRepository,
+        max_batch: int = 256,
+        in_flight: int = 2,
+        on_batch: Callable[[int], None] = lambda n: None,
     ) -> None:
+        """`in_flight` batches of each kind may run at once: rows of different bookings are
+        independent, so a batch need not wait for the previous one to commit."""
         self._repository = repository
         self._inserts: Batcher[None, NewBooking, Booking | None] = Batcher(
-            self._insert_batch, max_batch=max_batch, on_batch=on_batch
+            self._insert_batch, max_batch=max_batch, max_in_flight=in_flight, on_batch=on_batch
         )
         self._settlements: Batcher[None, Settlement, Booking | None] = Batcher(
-            self._settle_batch, max_batch=max_batch, on_batch=on_batch
+            self._settle_batch, max_batch=max_batch, max_in_flight=in_flight, on_batch=on_batch
         )
 
     async def insert_pending(self, new: NewBooking) -> Booking | None:

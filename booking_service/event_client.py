@@ -57,6 +57,8 @@ class ClientSettings:
     # Send concurrent reservations together (ReserveSeatsBatch) instead of one call each.
     batching: bool = True
     max_batch: int = 256
+    # ReserveSeatsBatch calls that may be in flight at once (each entry is independent).
+    batches_in_flight: int = 2
 
 
 class EventClient:
@@ -76,7 +78,7 @@ class EventClient:
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._batching = settings.batching
         self._reservations: Batcher[None, pb.ReserveSeatsRequest, SeatOutcome] = Batcher(
-            self._reserve_batch, max_batch=settings.max_batch
+            self._reserve_batch, max_batch=settings.max_batch, max_in_flight=settings.batches_in_flight
         )
 
     async def close(self) -> None:

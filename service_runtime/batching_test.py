@@ -62,3 +62,24 @@ async def test_a_cancelled_caller_does_not_cancel_its_batch() -> None:
         await caller
     await batcher.close()
     assert done == [7]
+
+
+async def test_with_two_in_flight_a_second_batch_does_not_wait_for_the_first() -> None:
+    running = 0
+    most = 0
+
+    async def run(key: None, items: list[int]) -> list[int | Failed]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return list[int | Failed](items)
+
+    batcher: Batcher[None, int, int] = Batcher(run, max_in_flight=2)
+    first = asyncio.create_task(batcher.submit(None, 1))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(batcher.submit(None, 2))
+    assert await asyncio.gather(first, second) == [1, 2]
+    assert most == 2
+    await batcher.close()
