@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -32,6 +33,13 @@ _STARTUP_ERRORS = (ConfigError, DatabaseUnavailable, ListenError, MigrationError
 
 def _run(main: Coroutine[Any, Any, T], env: Env) -> T:
     """Runs `main` on uvloop (EVENT_LOOP=uvloop, the default) or asyncio's own loop."""
+    if env.flag("GC_TUNING", True):
+        # Everything imported so far lives as long as the process: keep it out of the cyclic
+        # collector's way (gc.freeze), and collect the young generation less often, so that
+        # a service under load spends less time in (and is paused less often by) collections.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
     loop = env.choice("EVENT_LOOP", "uvloop", ("uvloop", "asyncio"))
     factory = uvloop.new_event_loop if loop == "uvloop" else None
     with asyncio.Runner(loop_factory=factory) as runner:
