@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from booking_service import grpc_api, http_api
+from booking_service.batched_store import BatchedStore
 from booking_service.config import Settings
 from booking_service.errors import ERRORS
 from booking_service.event_client import EventClient
@@ -24,18 +25,19 @@ from service_runtime.database import is_reachable, open_pool
 from service_runtime.faults import Faults
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
-from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.migrations import migrate_package
 from service_runtime.serve import Servers
 from service_runtime.tasks import DetachedTasks
 from ticketflow.booking.v1 import booking_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_LOCK = "ticketflow.booking_service.migrations"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass
 class Components:
+    store: BatchedStore
     service: BookingService
     reconciler: Reconciler
     tasks: DetachedTasks
@@ -58,7 +60,11 @@ def build(
     metrics.watch_pool(pool)
     outcomes = metrics.counter("bookings_total", "Create-booking requests by outcome.", ["outcome"])
     settled = metrics.counter("reconciler_settled_total", "Bookings settled by the reconciler, by result.", ["result"])
-    store = BookingRepository(pool)
+    repository = BookingRepository(pool)
+    batch_sizes = metrics.histogram(
+        "booking_write_batch_size", "Booking rows written per statement.", [], buckets=BATCH_BUCKETS
+    )
+    store = BatchedStore(repository, on_batch=batch_sizes.observe)
     tasks = DetachedTasks()
     service = BookingService(
         store,
@@ -70,7 +76,7 @@ def build(
         on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
     )
     reconciler = Reconciler(
-        store,
+        repository,
         seats,
         min_age=settings.pending_timeout,
         interval=settings.reconcile_interval,
@@ -90,14 +96,11 @@ def build(
     booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
         grpc_api.servicer(service, metrics), grpc_server.server
     )
-    return Components(service, reconciler, tasks, metrics, http_app, grpc_server)
+    return Components(store, service, reconciler, tasks, metrics, http_app, grpc_server)
 
 
 async def migrate(settings: Settings) -> int:
-    applied = await apply_migrations(
-        settings.database.conninfo(), load_migrations("booking_service"), lock_name=MIGRATIONS_LOCK
-    )
-    return len(applied)
+    return await migrate_package(settings.database.conninfo(), "booking_service")
 
 
 async def run(settings: Settings) -> None:
@@ -132,6 +135,7 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await reconciler
         await components.tasks.drain(settings.server.shutdown_grace)
+        await components.store.close()
         await events.close()
         await pool.close()
 

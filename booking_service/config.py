@@ -42,6 +42,7 @@ class Settings:
                 address=_address(env.text("EVENT_SERVICE_ADDR", DEFAULT_EVENT_SERVICE_ADDR)),
                 timeout=env.number("EVENT_SERVICE_TIMEOUT_SECONDS", 2.0, min=0.01),
                 attempts=env.integer("EVENT_SERVICE_ATTEMPTS", 3, min=1, max=10),
+                batching=env.flag("EVENT_SERVICE_BATCHING", True),
             ),
             pending_timeout=timedelta(seconds=env.number("PENDING_TIMEOUT_SECONDS", 30.0, min=0.1)),
             reconcile_interval=timedelta(seconds=env.number("RECONCILE_INTERVAL_SECONDS", 5.0, min=0.1)),

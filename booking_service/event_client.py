@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from booking_service.domain import SeatOutcome, SeatsUnavailable
+from service_runtime.batching import Batcher, Failed
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
@@ -42,7 +43,7 @@ _REFUSALS = {
 }
 
 
-class SeatsRejected(RuntimeError):
+class SeatsRejected(Exception):
     """The event service refused a request in a way the booking service never causes
     (for example BOOKING_ID_REUSED, or a seat count above its own limit)."""
 
@@ -53,6 +54,11 @@ class ClientSettings:
     timeout: float = 2.0
     attempts: int = 3
     backoff: float = 0.05
+    # Send concurrent reservations together (ReserveSeatsBatch) instead of one call each.
+    batching: bool = True
+    max_batch: int = 256
+    # ReserveSeatsBatch calls that may be in flight at once (each entry is independent).
+    batches_in_flight: int = 2
 
 
 class EventClient:
@@ -70,17 +76,51 @@ class EventClient:
         )
         self._stub = pb_grpc.EventServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._batching = settings.batching
+        self._reservations: Batcher[None, pb.ReserveSeatsRequest, SeatOutcome] = Batcher(
+            self._reserve_batch, max_batch=settings.max_batch, max_in_flight=settings.batches_in_flight
+        )
 
     async def close(self) -> None:
         await self._channel.close()
 
     async def reserve(self, booking_id: uuid.UUID, event_id: uuid.UUID, seats: int) -> SeatOutcome:
         request = pb.ReserveSeatsRequest(booking_id=str(booking_id), event_id=str(event_id), seats=seats)
+        if self._batching:
+            return await self._reservations.submit(None, request)
+        return await self._reserve_one(request)
+
+    async def _reserve_one(self, request: pb.ReserveSeatsRequest) -> SeatOutcome:
         try:
             reply = await self._call(lambda t, ready: self._stub.ReserveSeats(request, timeout=t, wait_for_ready=ready))
         except grpc.aio.AioRpcError as error:
             return self._refusal(error)
         return _STATES[reply.state]
+
+    async def _reserve_batch(self, _: None, requests: list[pb.ReserveSeatsRequest]) -> list[SeatOutcome | Failed]:
+        """One ReserveSeatsBatch call for the reservations queued meanwhile. Retrying the whole
+        batch is safe for the same reason a single call is: every entry is idempotent."""
+        batch = pb.ReserveSeatsBatchRequest(requests=requests)
+        try:
+            reply = await self._call(
+                lambda t, ready: self._stub.ReserveSeatsBatch(batch, timeout=t, wait_for_ready=ready)
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            # An event service from before ReserveSeatsBatch: call it one reservation at a time.
+            log.warning("event service has no ReserveSeatsBatch; reserving one call at a time")
+            self._batching = False
+            return list(await asyncio.gather(*(self._reserve_one(r) for r in requests)))
+        return [self._result(result) for result in reply.results]
+
+    @staticmethod
+    def _result(result: pb.ReserveSeatsResult) -> SeatOutcome | Failed:
+        if result.HasField("reservation"):
+            return _STATES[result.reservation.state]
+        if result.error.reason in _REFUSALS:
+            return _REFUSALS[result.error.reason]
+        return Failed(SeatsRejected(f"event service refused: {result.error.reason}: {result.error.message}"))
 
     async def release(self, booking_id: uuid.UUID) -> SeatOutcome:
         request = pb.ReleaseSeatsRequest(booking_id=str(booking_id))

@@ -71,14 +71,14 @@ class FakeStore:
 
     @asynccontextmanager
     async def locked_unsettled(self, booking_id: uuid.UUID) -> AsyncIterator[Any]:
-        booking = self.rows.get(booking_id)
-        if booking is None or booking.status not in (BookingStatus.PENDING, BookingStatus.CANCELLING):
+        found = self.rows.get(booking_id)
+        if found is None or found.status not in (BookingStatus.PENDING, BookingStatus.CANCELLING):
             yield None
             return
         store = self
 
         class Locked:
-            def __init__(self) -> None:
+            def __init__(self, booking: Booking) -> None:
                 self.booking = booking
 
             async def transition(self, to: BookingStatus, reason: RejectReason | None = None) -> Booking:
@@ -87,7 +87,7 @@ class FakeStore:
                 self.booking = updated
                 return updated
 
-        yield Locked()
+        yield Locked(found)
 
 
 class FakeSeats:

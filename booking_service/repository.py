@@ -31,6 +31,27 @@ ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {_COLUMNS}
 """
 
+# Many new PENDING bookings in one statement (see BatchedStore); rows come back by id.
+INSERT_PENDING_BATCH = f"""
+INSERT INTO bookings (id, user_id, event_id, seats, status, idempotency_key, request_hash)
+SELECT id, user_id, event_id, seats, 'PENDING', idempotency_key, request_hash
+  FROM unnest(%(ids)s::uuid[], %(user_ids)s::text[], %(event_ids)s::uuid[], %(seats)s::integer[],
+              %(keys)s::text[], %(hashes)s::bytea[])
+       AS t(id, user_id, event_id, seats, idempotency_key, request_hash)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING {_COLUMNS}
+"""
+
+# Many PENDING bookings settled in one statement, each only if it is still PENDING.
+SETTLE_BATCH = """
+UPDATE bookings AS b
+   SET status = v.status, reject_reason = v.reason, update_time = now(), lease_until = NULL
+  FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(reasons)s::text[]) AS v(id, status, reason)
+ WHERE b.id = v.id AND b.status = 'PENDING'
+RETURNING b.id, b.user_id, b.event_id, b.seats, b.status, b.reject_reason, b.idempotency_key,
+          b.request_hash, b.create_time, b.update_time
+"""
+
 SELECT_BY_ID = f"SELECT {_COLUMNS} FROM bookings WHERE id = %(id)s"
 
 SELECT_BY_KEY = f"SELECT {_COLUMNS} FROM bookings WHERE idempotency_key = %(key)s"
@@ -139,6 +160,35 @@ class BookingRepository:
         }
         async with self._pool.connection() as conn:
             return await _one(conn, INSERT_PENDING, params)
+
+    async def insert_pending_batch(self, news: list[NewBooking]) -> dict[uuid.UUID, Booking]:
+        """Inserts many PENDING bookings; returns those inserted (not those whose key was taken)."""
+        params = {
+            "ids": [n.id for n in news],
+            "user_ids": [n.user_id for n in news],
+            "event_ids": [n.event_id for n in news],
+            "seats": [n.seats for n in news],
+            "keys": [n.idempotency_key for n in news],
+            "hashes": [n.request_hash for n in news],
+        }
+        return await self._many(INSERT_PENDING_BATCH, params)
+
+    async def settle_batch(
+        self, settlements: list[tuple[uuid.UUID, BookingStatus, RejectReason | None]]
+    ) -> dict[uuid.UUID, Booking]:
+        """Moves many PENDING bookings to their status; returns those that were still PENDING."""
+        params = {
+            "ids": [booking_id for booking_id, _, _ in settlements],
+            "statuses": [status.value for _, status, _ in settlements],
+            "reasons": [reason.value if reason else None for _, _, reason in settlements],
+        }
+        return await self._many(SETTLE_BATCH, params)
+
+    async def _many(self, query: str, params: dict[str, Any]) -> dict[uuid.UUID, Booking]:
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return {row["id"]: _booking(row) for row in await cursor.fetchall()}
 
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         async with self._pool.connection() as conn:

@@ -31,10 +31,9 @@ from booking_service.domain import (
     parse_booking_id,
     settled_status,
 )
-from service_runtime.errors import InvalidArgument
 from service_runtime.faults import Faults
 from service_runtime.tasks import DetachedTasks
-from service_runtime.validation import check_text, decode_page_token, encode_page_token, page_size
+from service_runtime.validation import check_text, decode_position, encode_position, page_size
 
 
 class Store(Protocol):
@@ -124,18 +123,12 @@ class BookingService:
     async def list_user_bookings(self, user_id: str, size: int, token: str) -> BookingPage:
         check_text("user_id", user_id, max_length=64)
         limit = page_size("page_size", size)
-        after = None
-        if position := decode_page_token("page_token", token, 2):
-            try:
-                after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-            except ValueError:
-                raise InvalidArgument("page_token", "is not a token this server issued") from None
+        after = decode_position("page_token", token)
         bookings = await self._store.list_for_user(user_id, limit + 1, after)
         next_token = ""
         if len(bookings) > limit:
             bookings = bookings[:limit]
-            last = bookings[-1]
-            next_token = encode_page_token([last.create_time.isoformat(), str(last.id)])
+            next_token = encode_position(bookings[-1].create_time, bookings[-1].id)
         return BookingPage(bookings, next_token)
 
     async def cancel_booking(self, booking_id: str) -> Booking:

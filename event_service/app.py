@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from event_service import grpc_api, http_api
+from event_service.coalescer import ReservationCoalescer
 from event_service.config import Settings
 from event_service.errors import ERRORS
 from event_service.repository import EventRepository
@@ -17,13 +18,13 @@ from service_runtime import rest
 from service_runtime.database import is_reachable, open_pool
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
-from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.migrations import migrate_package
 from service_runtime.serve import Servers
 from ticketflow.event.v1 import event_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_LOCK = "ticketflow.event_service.migrations"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass
@@ -32,13 +33,21 @@ class Components:
     metrics: Metrics
     http_app: Quart
     grpc_server: GrpcServer
+    coalescer: ReservationCoalescer | None
 
 
 def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer | None = None) -> Components:
     """Everything the service serves, around an open pool (tests call this too)."""
     metrics = Metrics()
     metrics.watch_pool(pool)
-    service = EventService(EventRepository(pool), settings.limits)
+    repository = EventRepository(pool)
+    coalescer = None
+    if settings.batching:
+        batch_sizes = metrics.histogram(
+            "reservation_batch_size", "ReserveSeats calls decided per transaction.", [], buckets=BATCH_BUCKETS
+        )
+        coalescer = ReservationCoalescer(repository, settings.max_batch, on_batch=batch_sizes.observe)
+    service = EventService(repository, settings.limits, coalescer.reserve if coalescer else None)
 
     http_app = Quart("event_service")
     rest.install(
@@ -52,14 +61,11 @@ def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer
 
     grpc_server = grpc_server or GrpcServer([grpc_api.SERVICE_NAME])
     event_service_pb2_grpc.add_EventServiceServicer_to_server(grpc_api.servicer(service, metrics), grpc_server.server)
-    return Components(service, metrics, http_app, grpc_server)
+    return Components(service, metrics, http_app, grpc_server, coalescer)
 
 
 async def migrate(settings: Settings) -> int:
-    applied = await apply_migrations(
-        settings.database.conninfo(), load_migrations("event_service"), lock_name=MIGRATIONS_LOCK
-    )
-    return len(applied)
+    return await migrate_package(settings.database.conninfo(), "event_service")
 
 
 async def run(settings: Settings) -> None:
@@ -73,4 +79,10 @@ async def run(settings: Settings) -> None:
     except BaseException:
         await pool.close()
         raise
-    await servers.run(components.http_app, on_stop=pool.close)
+
+    async def stop() -> None:
+        if components.coalescer is not None:
+            await components.coalescer.close()
+        await pool.close()
+
+    await servers.run(components.http_app, on_stop=stop)

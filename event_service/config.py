@@ -17,6 +17,9 @@ class Settings:
     database: DatabaseSettings
     server: ServerSettings
     limits: Limits
+    # Coalesce concurrent ReserveSeats calls per event into one transaction (coalescer.py).
+    batching: bool
+    max_batch: int
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -32,4 +35,6 @@ class Settings:
                     "MAX_SEATS_PER_BOOKING", defaults.max_seats_per_booking, min=1, max=1_000_000
                 ),
             ),
+            batching=env.flag("RESERVATION_BATCHING", True),
+            max_batch=env.integer("RESERVATION_BATCH_MAX", 256, min=1, max=10_000),
         )

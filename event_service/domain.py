@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from service_runtime.errors import Conflict, InvalidArgument, NotFound
@@ -132,3 +133,40 @@ def replay_outcome(recorded: Reservation, request: SeatRequest, available_seats:
     if recorded.state is ReservationState.SOLD_OUT:
         raise SoldOut(request.event_id, request.seats, available_seats)
     return recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """How a batch of seat requests for one event is decided."""
+
+    # Seats left after the batch.
+    available: int
+    # The records to write for booking ids seen for the first time, in arrival order.
+    new_records: list[tuple[SeatRequest, ReservationState]] = field(default_factory=list)
+    # Seats left right after each new record was decided (what a SOLD_OUT answer reports).
+    available_after: dict[uuid.UUID, int] = field(default_factory=dict)
+
+
+def allocate(available: int, requests: Sequence[SeatRequest], recorded: Collection[uuid.UUID]) -> Allocation:
+    """Decides a batch exactly as if its requests had run one at a time in arrival order.
+
+    Each booking id seen for the first time takes its seats if that many are still left, so
+    the last seats go to the earliest callers; otherwise it is recorded SOLD_OUT. A booking id
+    that already has a record (from before the batch, or earlier in it) takes nothing: its
+    caller gets that record, as any replay does.
+    """
+    seen = set(recorded)
+    allocation = Allocation(available)
+    left = available
+    for request in requests:
+        if request.booking_id in seen:
+            continue
+        seen.add(request.booking_id)
+        if request.seats <= left:
+            left -= request.seats
+            state = ReservationState.RESERVED
+        else:
+            state = ReservationState.SOLD_OUT
+        allocation.new_records.append((request, state))
+        allocation.available_after[request.booking_id] = left
+    return Allocation(left, allocation.new_records, allocation.available_after)

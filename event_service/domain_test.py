@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from event_service.domain import (
     ReservationState,
     SeatRequest,
     SoldOut,
+    allocate,
     new_event,
     replay_outcome,
     seat_request,
@@ -94,3 +96,56 @@ def test_a_released_booking_id_can_never_reserve() -> None:
 def test_a_booking_id_reused_for_another_request_is_refused(request_: SeatRequest) -> None:
     with pytest.raises(BookingIdReused):
         replay_outcome(_recorded(ReservationState.RESERVED), request_, 10)
+
+
+def _request(seats: int = 1, booking: uuid.UUID | None = None) -> SeatRequest:
+    return SeatRequest(booking or uuid.uuid4(), EVENT, seats)
+
+
+def test_a_batch_gives_the_last_seats_to_the_earliest_callers() -> None:
+    requests = [_request() for _ in range(5)]
+    allocation = allocate(3, requests, recorded=set())
+    assert [state for _, state in allocation.new_records] == [ReservationState.RESERVED] * 3 + [
+        ReservationState.SOLD_OUT
+    ] * 2
+    assert allocation.available == 0
+    assert [allocation.available_after[r.booking_id] for r in requests] == [2, 1, 0, 0, 0]
+
+
+def test_a_request_too_large_for_what_is_left_does_not_block_later_smaller_ones() -> None:
+    big, small = _request(3), _request(1)
+    allocation = allocate(2, [big, small], recorded=set())
+    assert [state for _, state in allocation.new_records] == [ReservationState.SOLD_OUT, ReservationState.RESERVED]
+    assert allocation.available == 1
+
+
+def test_booking_ids_already_recorded_or_repeated_in_the_batch_take_nothing() -> None:
+    first = _request(2)
+    replayed = _request(1)
+    allocation = allocate(
+        10, [first, replayed, SeatRequest(first.booking_id, EVENT, 2)], recorded={replayed.booking_id}
+    )
+    assert [r for r, _ in allocation.new_records] == [first]
+    assert allocation.available == 8
+
+
+def test_a_batch_decides_as_one_by_one_calls_would() -> None:
+    """Against a direct simulation of sequential calls, on many random batches."""
+    rng = random.Random(1)
+    for _ in range(300):
+        ids = [uuid.uuid4() for _ in range(8)]
+        requests = [SeatRequest(rng.choice(ids), EVENT, rng.randint(1, 4)) for _ in range(rng.randint(1, 20))]
+        recorded = set(rng.sample(ids, rng.randint(0, 3)))
+        available = rng.randint(0, 25)
+        allocation = allocate(available, requests, recorded)
+
+        left, seen, expected = available, set(recorded), []
+        for request in requests:
+            if request.booking_id in seen:
+                continue
+            seen.add(request.booking_id)
+            ok = request.seats <= left
+            left -= request.seats if ok else 0
+            expected.append((request, ReservationState.RESERVED if ok else ReservationState.SOLD_OUT))
+        assert allocation.new_records == expected
+        assert allocation.available == left

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from event_service.errors import ERRORS
 from event_service.messages import event_message, reservation_message
 from event_service.service import EventService
+from service_runtime.errors import DomainError, InvalidArgument
 from service_runtime.grpc_server import error_mapping
 from service_runtime.metrics import Metrics
 from service_runtime.protojson import optional_datetime
@@ -14,6 +17,7 @@ from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EventService"].full_name
+MAX_BATCH = 1000
 
 
 def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceServicer:
@@ -44,6 +48,14 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
             reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
             return reservation_message(reservation)
 
+        async def ReserveSeatsBatch(
+            self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext
+        ) -> pb.ReserveSeatsBatchResponse:
+            if len(request.requests) > MAX_BATCH:
+                raise InvalidArgument("requests", f"at most {MAX_BATCH} per call, got {len(request.requests)}")
+            results = await asyncio.gather(*(reserve_one(r) for r in request.requests))
+            return pb.ReserveSeatsBatchResponse(results=results)
+
         async def ReleaseSeats(
             self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
         ) -> pb.Reservation:
@@ -53,5 +65,17 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
             self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext
         ) -> pb.Reservation:
             return reservation_message(await service.get_reservation(request.booking_id))
+
+    async def reserve_one(request: pb.ReserveSeatsRequest) -> pb.ReserveSeatsResult:
+        try:
+            reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
+        except DomainError as error:
+            spec = ERRORS.spec(error)
+            return pb.ReserveSeatsResult(
+                error=pb.ReserveSeatsError(
+                    code=spec.grpc_code.value[0], message=error.message, reason=spec.reason, metadata=error.metadata
+                )
+            )
+        return pb.ReserveSeatsResult(reservation=reservation_message(reservation))
 
     return EventServicer()

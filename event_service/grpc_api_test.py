@@ -21,7 +21,10 @@ START = timestamp_pb2.Timestamp(seconds=1_830_000_000)
 
 
 async def _event(stub: pb_grpc.EventServiceStub, seats: int) -> pb.Event:
-    return await stub.CreateEvent(pb.CreateEventRequest(name="Gig", start_time=START, total_seats=seats), timeout=5)
+    event: pb.Event = await stub.CreateEvent(
+        pb.CreateEventRequest(name="Gig", start_time=START, total_seats=seats), timeout=5
+    )
+    return event
 
 
 async def _fails(call: object, code: grpc.StatusCode, reason: str) -> dict[str, str]:
@@ -192,3 +195,34 @@ async def test_reflection_lists_the_services(grpc_channel: grpc.aio.Channel) -> 
         names = {s.name for s in reply.list_services_response.service}
         break
     assert {"ticketflow.event.v1.EventService", "grpc.health.v1.Health"} <= names
+
+
+async def test_a_batch_answers_each_reservation_as_its_own_call_would(stub: pb_grpc.EventServiceStub, dsn: str) -> None:
+    event = await _event(stub, 3)
+    replayed = pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event.id, seats=1)
+    first = await stub.ReserveSeats(replayed)
+    requests = [
+        replayed,  # a replay: the same reservation, nothing taken
+        pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event.id, seats=2),  # the last 2 seats
+        pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event.id, seats=1),  # sold out
+        pb.ReserveSeatsRequest(booking_id="not-a-uuid", event_id=event.id, seats=1),  # invalid
+        pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=str(uuid.uuid4()), seats=1),  # no event
+    ]
+    reply = await stub.ReserveSeatsBatch(pb.ReserveSeatsBatchRequest(requests=requests), timeout=10)
+    results = list(reply.results)
+    assert results[0].reservation == first
+    assert results[1].reservation.state == pb.Reservation.RESERVED and results[1].reservation.seats == 2
+    assert (results[2].error.reason, results[2].error.code) == (
+        "SOLD_OUT",
+        grpc.StatusCode.FAILED_PRECONDITION.value[0],
+    )
+    assert results[3].error.reason == "FIELD_INVALID" and results[3].error.metadata["field"] == "booking_id"
+    assert results[4].error.reason == "EVENT_NOT_FOUND"
+    assert (await stub.GetEvent(pb.GetEventRequest(event_id=event.id))).available_seats == 0
+    assert_seats_consistent(dsn)
+
+
+async def test_an_oversized_batch_is_refused(stub: pb_grpc.EventServiceStub) -> None:
+    request = pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=str(uuid.uuid4()), seats=1)
+    batch = pb.ReserveSeatsBatchRequest(requests=[request] * 1001)
+    await _fails(stub.ReserveSeatsBatch(batch), grpc.StatusCode.INVALID_ARGUMENT, "FIELD_INVALID")

@@ -15,7 +15,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from event_service.domain import Event, NewEvent, Reservation, ReservationState, SeatRequest
+from event_service.domain import Event, NewEvent, Reservation, ReservationState, SeatRequest, allocate
 
 _EVENT_COLUMNS = "id, name, start_time, total_seats, available_seats, create_time, update_time"
 _RESERVATION_COLUMNS = "booking_id, event_id, seats, state, create_time, release_time"
@@ -86,6 +86,27 @@ WITH released AS (
 SELECT * FROM released UNION ALL SELECT * FROM marker
 """
 
+# A batch of reservations for one event (see `reserve_batch`): lock the event's row and read
+# what is already recorded for the batch's booking ids, in one round trip...
+LOCK_EVENT_FOR_BATCH = """
+SELECT e.available_seats, r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time
+  FROM events e LEFT JOIN reservations r ON r.booking_id = ANY(%(booking_ids)s::uuid[])
+ WHERE e.id = %(event_id)s
+   FOR UPDATE OF e
+"""
+
+# ...then write the seat count and every new record in one statement.
+WRITE_BATCH = """
+WITH seats AS (
+    UPDATE events SET available_seats = %(available)s, update_time = now()
+     WHERE id = %(event_id)s AND available_seats <> %(available)s
+)
+INSERT INTO reservations (booking_id, event_id, seats, state)
+SELECT booking_id, %(event_id)s, seats, state
+  FROM unnest(%(booking_ids)s::uuid[], %(seats)s::integer[], %(states)s::text[]) AS t(booking_id, seats, state)
+RETURNING booking_id, create_time
+"""
+
 # The record of a booking id, with its event's seats left (for SOLD_OUT answers).
 SELECT_RESERVATION = """
 SELECT r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time, e.available_seats
@@ -138,6 +159,7 @@ class EventRepository:
 
     async def list_events(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Event], int]:
         """Up to `limit` events after the (start_time, id) position, and the total count."""
+        params: dict[str, Any]
         if after is None:
             query, params = SELECT_FIRST_EVENTS, {"limit": limit}
         else:
@@ -164,6 +186,55 @@ class EventRepository:
         if row is None:
             return None
         return _reservation(row), row["available_seats"] or 0
+
+    async def reserve_batch(
+        self, event_id: uuid.UUID, requests: list[SeatRequest]
+    ) -> list[tuple[Reservation, int]] | None:
+        """Reserves a batch of requests for one event in one transaction, deciding them exactly
+        as one-by-one calls of `reserve` in list order would (`domain.allocate`). Returns, per
+        request, what is recorded for its booking id and the seats left at its turn; None
+        when the event does not exist.
+
+        The event's row is locked once for the whole batch, and the transaction costs two
+        round trips and one commit, whatever the batch size. If a booking id of the batch is
+        recorded concurrently by someone else (the INSERT's unique violation rolls everything
+        back), the batch is redone one request at a time."""
+        ids = [r.booking_id for r in requests]
+        try:
+            async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                cursor = conn.cursor(row_factory=dict_row)
+                await cursor.execute(LOCK_EVENT_FOR_BATCH, {"event_id": event_id, "booking_ids": ids})
+                rows = await cursor.fetchall()
+                if not rows:
+                    return None
+                available = rows[0]["available_seats"]
+                recorded = {row["booking_id"]: _reservation(row) for row in rows if row["booking_id"] is not None}
+                allocation = allocate(available, requests, recorded.keys())
+                if allocation.new_records:
+                    await cursor.execute(
+                        WRITE_BATCH,
+                        {
+                            "event_id": event_id,
+                            "available": allocation.available,
+                            "booking_ids": [r.booking_id for r, _ in allocation.new_records],
+                            "seats": [r.seats for r, _ in allocation.new_records],
+                            "states": [state.value for _, state in allocation.new_records],
+                        },
+                    )
+                    created = {row["booking_id"]: row["create_time"] for row in await cursor.fetchall()}
+                    for request, state in allocation.new_records:
+                        recorded[request.booking_id] = Reservation(
+                            request.booking_id, event_id, request.seats, state, created[request.booking_id], None
+                        )
+        except errors.UniqueViolation:
+            results = [await self.reserve(request) for request in requests]
+            if any(result is None for result in results):
+                return None
+            return [result for result in results if result is not None]
+        return [
+            (recorded[r.booking_id], allocation.available_after.get(r.booking_id, allocation.available))
+            for r in requests
+        ]
 
     async def release(self, booking_id: uuid.UUID) -> Reservation:
         """Gives the booking's seats back (once), or records the booking id as released."""

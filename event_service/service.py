@@ -7,6 +7,7 @@ seat. Storage is behind the `Store` protocol (PostgreSQL in production, fakes in
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -23,8 +24,9 @@ from event_service.domain import (
     replay_outcome,
     seat_request,
 )
-from service_runtime.errors import InvalidArgument
-from service_runtime.validation import decode_page_token, encode_page_token, page_size, parse_uuid
+from service_runtime.validation import decode_position, encode_position, page_size, parse_uuid
+
+Reserve = Callable[[SeatRequest], Awaitable[tuple[Reservation, int] | None]]
 
 
 class Store(Protocol):
@@ -44,9 +46,12 @@ class EventPage:
 
 
 class EventService:
-    def __init__(self, store: Store, limits: Limits) -> None:
+    def __init__(self, store: Store, limits: Limits, reserve: Reserve | None = None) -> None:
+        """`reserve` takes the seats of one request: by default the store's one-statement
+        `reserve`; in production a `ReservationCoalescer` that batches concurrent calls."""
         self._store = store
         self.limits = limits
+        self._reserve = reserve or store.reserve
 
     async def create_event(self, name: str, start_time: datetime | None, total_seats: int) -> Event:
         return await self._store.create_event(new_event(name, start_time, total_seats, self.limits))
@@ -60,25 +65,19 @@ class EventService:
 
     async def list_events(self, size: int, token: str) -> EventPage:
         limit = page_size("page_size", size)
-        after = None
-        if position := decode_page_token("page_token", token, 2):
-            try:
-                after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-            except ValueError:
-                raise InvalidArgument("page_token", "is not a token this server issued") from None
+        after = decode_position("page_token", token)
         events, total = await self._store.list_events(limit + 1, after)
         next_token = ""
         if len(events) > limit:
             events = events[:limit]
-            last = events[-1]
-            next_token = encode_page_token([last.start_time.isoformat(), str(last.id)])
+            next_token = encode_position(events[-1].start_time, events[-1].id)
         return EventPage(events, next_token, total)
 
     async def reserve_seats(self, booking_id: str, event_id: str, seats: int) -> Reservation:
         """Takes the seats for the booking, or raises SoldOut / EventNotFound /
         ReservationReleased / BookingIdReused. Replays return the first outcome."""
         request = seat_request(booking_id, event_id, seats, self.limits)
-        result = await self._store.reserve(request)
+        result = await self._reserve(request)
         if result is None:
             raise EventNotFound(request.event_id)
         recorded, available = result

@@ -47,7 +47,7 @@ class ErrorTable:
     def spec(self, error: DomainError) -> ErrorSpec:
         for cls in type(error).__mro__:
             if cls in self._entries:
-                return self._entries[cls]  # type: ignore[index]
+                return self._entries[cls]
         raise TypeError(f"{type(error).__name__} is not a DomainError")
 
     def error_info(self, error: DomainError) -> error_details_pb2.ErrorInfo:
@@ -77,7 +77,7 @@ class ErrorTable:
 def error_info_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo detail of a failed call, if the server sent one."""
     try:
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        status = rpc_status.from_call(error)
     except ValueError:
         return None
     if status is None:

@@ -97,7 +97,7 @@ class GrpcServer:
             raise OSError(f"cannot listen on {address}: {error}") from None
         if port == 0:
             raise OSError(f"cannot listen on {address}: address in use or unavailable")
-        return port
+        return int(port)
 
     async def start(self) -> None:
         await self.server.start()

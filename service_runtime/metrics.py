@@ -51,8 +51,10 @@ class Metrics:
     def counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
         return Counter(name, documentation, labels, registry=self.registry)
 
-    def histogram(self, name: str, documentation: str, labels: list[str]) -> Histogram:
-        return Histogram(name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry)
+    def histogram(
+        self, name: str, documentation: str, labels: list[str], buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
 
     def watch_pool(self, pool: AsyncConnectionPool) -> None:
         self.registry.register(_PoolCollector(pool))

@@ -73,6 +73,12 @@ def load_migrations(package: str, directory: str = "migrations") -> list[Migrati
     return found
 
 
+async def migrate_package(conninfo: str, package: str) -> int:
+    """Applies a service package's migrations (see the module docstring); returns how many."""
+    applied = await apply_migrations(conninfo, load_migrations(package), lock_name=f"ticketflow.{package}.migrations")
+    return len(applied)
+
+
 async def apply_migrations(conninfo: str, migrations: list[Migration], *, lock_name: str) -> list[Migration]:
     """Applies what is not yet applied; returns the migrations applied by this call."""
     applied_now: list[Migration] = []

@@ -81,7 +81,7 @@ class Servers:
             loop.add_signal_handler(sig, self._on_signal, sig)
         await self._grpc.start()
         http = asyncio.create_task(
-            hypercorn_serve(http_app, self._hypercorn_config(), shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
+            hypercorn_serve(http_app, self._hypercorn_config(), shutdown_trigger=self._stop.wait)
         )
         log.info(
             "serving HTTP on %s:%d and gRPC on %s:%d",

@@ -82,5 +82,21 @@ def decode_page_token(field: str, token: str, length: int) -> list[str] | None:
     return position
 
 
+def encode_position(time: datetime, row_id: uuid.UUID) -> str:
+    """A page token for keyset pagination on (timestamp, id)."""
+    return encode_page_token([time.isoformat(), str(row_id)])
+
+
+def decode_position(field: str, token: str) -> tuple[datetime, uuid.UUID] | None:
+    """The (timestamp, id) of a token made by `encode_position`; None for the first page."""
+    position = decode_page_token(field, token, 2)
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
+    except ValueError:
+        raise InvalidArgument(field, "is not a token this server issued") from None
+
+
 def _shorten(value: str, limit: int = 64) -> str:
     return value if len(value) <= limit else value[:limit] + "…"

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import psycopg
 
-from event_service import app as event_app
 from event_service.repository import RESERVE
-from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.migrations import migrate_package
 from tools.loadtest.stats import percentile
 
 # Event n's id, from pgbench's integer variable :n (pgbench variables cannot hold a uuid).
@@ -52,7 +51,7 @@ def prepare_database(admin_dsn: str, dsn: str, dbname: str, events: int) -> None
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
         conn.execute(f'CREATE DATABASE "{dbname}"')
-    asyncio.run(apply_migrations(dsn, load_migrations("event_service"), lock_name=event_app.MIGRATIONS_LOCK))
+    asyncio.run(migrate_package(dsn, "event_service"))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO events (id, name, start_time, total_seats, available_seats) "

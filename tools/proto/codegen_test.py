@@ -65,6 +65,7 @@ def test_both_services_are_generated_with_their_methods() -> None:
         "GetEvent",
         "ListEvents",
         "ReserveSeats",
+        "ReserveSeatsBatch",
         "ReleaseSeats",
         "GetReservation",
     }

@@ -11,6 +11,8 @@ the build with pip's error. `generate_build.py` then writes one `py_library` per
 with the distribution's own requirements as deps. Editing the lock re-runs the rule.
 """
 
+load("//tools/python:interpreter.bzl", "INTERPRETER_PATH_ATTR")
+
 def _pypi_repository_impl(rctx):
     python = rctx.read(rctx.attr.interpreter_path).strip()
     version = rctx.read(rctx.attr.interpreter_version).strip()
@@ -65,22 +67,24 @@ def _pypi_repository_impl(rctx):
         fail("@{}: generating BUILD files failed:\n{}{}".format(rctx.name, result.stdout, result.stderr))
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
 
+# The attributes a caller sets, shared with the `pypi` tag of the bzlmod extension in
+# //tools/bzlmod:extensions.bzl, so that both entry points take the same arguments.
+PYPI_REPOSITORY_ATTRS = {
+    "lock": attr.label(mandatory = True, allow_single_file = True, doc = "The hashed lock file."),
+    "interpreter_path": INTERPRETER_PATH_ATTR,
+    "interpreter_version": attr.label(
+        mandatory = True,
+        allow_single_file = True,
+        doc = "version.txt of the same python_interpreter repository.",
+    ),
+    "timeout": attr.int(default = 1200, doc = "Seconds pip may take to download and install."),
+}
+
 pypi_repository = repository_rule(
     implementation = _pypi_repository_impl,
     doc = "Installs the wheels of a hashed lock file and exposes one target per distribution.",
-    attrs = {
-        "lock": attr.label(mandatory = True, allow_single_file = True, doc = "The hashed lock file."),
-        "interpreter_path": attr.label(
-            mandatory = True,
-            allow_single_file = True,
-            doc = "interpreter_path.txt of a python_interpreter repository.",
-        ),
-        "interpreter_version": attr.label(
-            mandatory = True,
-            allow_single_file = True,
-            doc = "version.txt of the same python_interpreter repository.",
-        ),
-        "timeout": attr.int(default = 1200, doc = "Seconds pip may take to download and install."),
-        "_generator": attr.label(default = "//tools/pypi:generate_build.py"),
-    },
+    attrs = dict(
+        PYPI_REPOSITORY_ATTRS,
+        _generator = attr.label(default = Label("//tools/pypi:generate_build.py")),
+    ),
 )

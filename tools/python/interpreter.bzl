@@ -72,19 +72,33 @@ def _python_interpreter_impl(rctx):
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
     rctx.file("BUILD.bazel", _BUILD.format(path = path, version = facts["version"]))
 
+# For repository rules that run a script with the recorded interpreter (pypi_repository,
+# debian_packages): point it at `@<python_interpreter repo>//:interpreter_path.txt`.
+INTERPRETER_PATH_ATTR = attr.label(
+    mandatory = True,
+    allow_single_file = True,
+    doc = "interpreter_path.txt of a python_interpreter repository: the Python this rule runs.",
+)
+
+# The attributes a caller sets, shared with the `python_interpreter` tag of the bzlmod extension
+# in //tools/bzlmod:extensions.bzl, so that both entry points take the same arguments.
+PYTHON_INTERPRETER_ATTRS = {
+    "path": attr.string(
+        default = "/usr/bin/python3",
+        doc = "Absolute path of the interpreter; the TICKETFLOW_PYTHON environment variable wins.",
+    ),
+    "min_version": attr.string(
+        default = "3.11",
+        doc = "Oldest acceptable major.minor version.",
+    ),
+}
+
 python_interpreter = repository_rule(
     implementation = _python_interpreter_impl,
     doc = "Probes, checks and records the Python interpreter; see the module docstring.",
-    attrs = {
-        "path": attr.string(
-            default = "/usr/bin/python3",
-            doc = "Absolute path of the interpreter; the TICKETFLOW_PYTHON environment variable wins.",
-        ),
-        "min_version": attr.string(
-            default = "3.11",
-            doc = "Oldest acceptable major.minor version.",
-        ),
-        "_probe": attr.label(default = "//tools/python:probe.py"),
-    },
+    attrs = dict(
+        PYTHON_INTERPRETER_ATTRS,
+        _probe = attr.label(default = Label("//tools/python:probe.py")),
+    ),
     environ = [_ENV_OVERRIDE],
 )

@@ -25,7 +25,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from service_runtime.migrations import apply_migrations, load_migrations
+from service_runtime.migrations import migrate_package
 from tools.embedded_postgres.server import FAST_UNSAFE, EmbeddedPostgres
 from tools.embedded_postgres.server import free_port as free_port  # noqa: PLC0414 (re-exported)
 
@@ -93,7 +93,7 @@ def migrated_template(server: PostgresServer, package: str) -> Iterator[str]:
     """A template database holding the schema of a service package's migrations."""
 
     def load(dsn: str) -> None:
-        asyncio.run(apply_migrations(dsn, load_migrations(package), lock_name=f"{package}.tests"))
+        asyncio.run(migrate_package(dsn, package))
 
     with server.template(f"{package}_tmpl", load) as name:
         yield name

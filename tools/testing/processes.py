@@ -48,8 +48,10 @@ class ServiceProcess:
                     if response.status == status:
                         return
             except urllib.error.HTTPError as error:
-                if error.code == status:
-                    return
+                # The error holds the response; close it (Python 3.14 warns when GC has to).
+                with error:
+                    if error.code == status:
+                        return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
