@@ -10,12 +10,13 @@ loop waiting in epoll) are left out, so the samples are the time the process was
 Each sample is attributed to the library of the innermost frame that is not the standard
 library (psycopg, grpc, quart, hypercorn, ...), so that time spent in asyncio or socket code
 on behalf of a library counts for that library. Frames outside the current callback of the
-event loop (`Handle._run`, `_run_once` and what runs the loop) never own a sample: the
+event loop (`Handle._run`, `_run_once`, `Runner.run` and what runs the loop) never own a sample: the
 loop's own work (epoll, scheduling) counts for the standard library module doing it. Two kinds of samples
 have no Python frame of their own, because the time is spent in C called straight from the
-loop or a thread: innermost `Handle._run` (a task or callback implemented in C: grpc's
-Cython server and client, C-accelerated asyncio tasks) and innermost `Thread.run` (a thread
-running native code: grpc's completion-queue poller). They are reported as such.
+loop or a thread: innermost `Handle._run` or, on uvloop, `Runner.run` (the loop itself in C,
+or a task or callback implemented in C: grpc's Cython server and client, C asyncio tasks),
+and innermost `Thread.run` (a thread running native code: grpc's completion-queue poller).
+They are reported as such.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^():]+):\d+\)$")
 _OURS = ("booking_service", "event_service", "service_runtime", "ticketflow")
+# Frames that run the event loop: what runs inside them is a callback or task step. With
+# uvloop the loop is C code, so a task's frames sit right inside `Runner.run`.
+_LOOP = ("Handle._run", "BaseEventLoop._run_once", "Runner.run", "BaseEventLoop.run_until_complete")
+_NATIVE_IN_LOOP = "native code run by the event loop (uvloop, grpc Cython, C tasks)"
 
 
 @dataclass
@@ -112,15 +117,15 @@ def summarize(collapsed: str) -> Profile:
 
 def _owner(frames: list[re.Match[str]]) -> str:
     innermost = frames[-1]
-    if innermost["function"] == "Handle._run":
-        return "native code run by the event loop (grpc Cython, C tasks)"
+    if innermost["function"] in ("Handle._run", "Runner.run", "BaseEventLoop.run_until_complete"):
+        return _NATIVE_IN_LOOP
     if innermost["function"] == "Thread.run":
         return "native code in a thread (grpc poller)"
     # Only the frames inside the loop's current callback belong to it; without one, the
     # sample is the loop's own work (epoll, scheduling), whoever started the loop.
     inner = frames
     for i in range(len(frames) - 1, -1, -1):
-        if frames[i]["function"] in ("Handle._run", "BaseEventLoop._run_once"):
+        if frames[i]["function"] in _LOOP:
             inner = frames[i + 1 :]
             break
     for frame in reversed(inner):

@@ -33,7 +33,7 @@ def test_stdlib_time_counts_for_the_library_that_called_it() -> None:
     assert profile.by_library == {
         "psycopg": 6,
         "service_runtime": 3,
-        "native code run by the event loop (grpc Cython, C tasks)": 1,
+        "native code run by the event loop (uvloop, grpc Cython, C tasks)": 1,
     }
     assert profile.by_function.most_common(1) == [("write (asyncio/selector_events.py)", 6)]
 
@@ -45,3 +45,13 @@ def test_the_loops_own_work_counts_for_the_stdlib_not_for_who_started_the_loop()
     )
     profile = summarize(f"{loop};EpollSelector.select ({STDLIB}/selectors.py:468) 4\n{loop} 1")
     assert profile.by_library == {"stdlib selectors": 4, "stdlib asyncio": 1}
+
+
+def test_on_uvloop_tasks_run_right_inside_the_runner() -> None:
+    runner = f"main ({OURS}/service_runtime/cli.py:50);Runner.run ({STDLIB}/asyncio/runners.py:118)"
+    collapsed = f"{runner};reserve ({OURS}/event_service/service.py:80) 2\n{runner} 3"
+    profile = summarize(collapsed)
+    assert profile.by_library == {
+        "event_service": 2,
+        "native code run by the event loop (uvloop, grpc Cython, C tasks)": 3,
+    }

@@ -65,7 +65,5 @@ class Server:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except psycopg.Error as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise DatabaseSetupError(
-                f"PostgreSQL at {self.host}:{self.port} as {self.user}: {reason}"
-            ) from None
+            raise DatabaseSetupError(f"PostgreSQL at {self.host}:{self.port} as {self.user}: {reason}") from None
         return created

@@ -47,8 +47,7 @@ def banner(stack: DevStack, events: list[DemoEvent], ready_seconds: float) -> st
     ]
     for service in (event, booking):
         lines.append(
-            f"  {service.name}_service".ljust(20)
-            + f"REST {service.http_url}   gRPC {service.grpc_address}   "
+            f"  {service.name}_service".ljust(20) + f"REST {service.http_url}   gRPC {service.grpc_address}   "
             f"database {service.database}   pid {service.child.pid}"
         )
     if stack.postgres is not None and stack.postgres.process is not None:

@@ -48,22 +48,12 @@ def parse(argv: list[str]) -> Options:
         description="Runs TicketFlow: a throw-away PostgreSQL, event_service and booking_service, "
         "with demo events. Ctrl-C stops everything and removes the throw-away data.",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address the services listen on (default %(default)s)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="address the services listen on (default %(default)s)")
     parser.add_argument("--port-offset", type=int, default=0, help="add N to the four default service ports")
-    parser.add_argument(
-        "--event-http-port", type=int, help=f"default {event_config.DEFAULT_HTTP_PORT} + offset"
-    )
-    parser.add_argument(
-        "--event-grpc-port", type=int, help=f"default {event_config.DEFAULT_GRPC_PORT} + offset"
-    )
-    parser.add_argument(
-        "--booking-http-port", type=int, help=f"default {booking_config.DEFAULT_HTTP_PORT} + offset"
-    )
-    parser.add_argument(
-        "--booking-grpc-port", type=int, help=f"default {booking_config.DEFAULT_GRPC_PORT} + offset"
-    )
+    parser.add_argument("--event-http-port", type=int, help=f"default {event_config.DEFAULT_HTTP_PORT} + offset")
+    parser.add_argument("--event-grpc-port", type=int, help=f"default {event_config.DEFAULT_GRPC_PORT} + offset")
+    parser.add_argument("--booking-http-port", type=int, help=f"default {booking_config.DEFAULT_HTTP_PORT} + offset")
+    parser.add_argument("--booking-grpc-port", type=int, help=f"default {booking_config.DEFAULT_GRPC_PORT} + offset")
     parser.add_argument(
         "--postgres-port", type=int, default=0, help="port of the throw-away PostgreSQL (default: a free one)"
     )
@@ -83,9 +73,7 @@ def parse(argv: list[str]) -> Options:
         default=booking_config.DEFAULT_DB_NAME,
         help="booking_service's database (default %(default)s)",
     )
-    parser.add_argument(
-        "--keep-data", action="store_true", help="keep the throw-away PostgreSQL's directory on exit"
-    )
+    parser.add_argument("--keep-data", action="store_true", help="keep the throw-away PostgreSQL's directory on exit")
     parser.add_argument("--no-demo", dest="demo", action="store_false", help="do not create demo events")
     parser.add_argument(
         "--stop-timeout",

@@ -21,11 +21,7 @@ def check_free(host: str, ports: Mapping[str, int]) -> None:
             try:
                 sock.bind((host, port))
             except OSError as error:
-                why = (
-                    "is already in use"
-                    if error.errno == errno.EADDRINUSE
-                    else f"cannot be used ({error.strerror})"
-                )
+                why = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
                 raise PortInUse(
                     f"port {port} ({name}) on {host} {why}: stop what listens there, "
                     "or choose other ports (--port-offset N, or --event-http-port and the like)"

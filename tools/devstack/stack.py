@@ -50,9 +50,7 @@ def _client_host(host: str) -> str:
 
 
 class DevStack:
-    def __init__(
-        self, options: Options, output: PrefixedOutput, environ: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, options: Options, output: PrefixedOutput, environ: Mapping[str, str] | None = None) -> None:
         self.options = options
         self.output = output
         # The services inherit our environment (LOG_LEVEL, DB_POOL_MAX_SIZE, ... pass through);
@@ -101,9 +99,7 @@ class DevStack:
 
     def postgres_exited(self) -> bool:
         return (
-            self.postgres is not None
-            and self.postgres.process is not None
-            and self.postgres.process.poll() is not None
+            self.postgres is not None and self.postgres.process is not None and self.postgres.process.poll() is not None
         )
 
     def stop(self) -> dict[str, int | None]:

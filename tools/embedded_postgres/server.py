@@ -179,9 +179,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise PostgresError(
-                    f"postgres exited with {self.process.returncode} at start-up{self._log_tail()}"
-                )
+                raise PostgresError(f"postgres exited with {self.process.returncode} at start-up{self._log_tail()}")
             # What pg_ctl waits for: the postmaster writes "ready" into its pid file once it
             # accepts connections (connecting earlier only logs "the database system is
             # starting up" errors). Then one real connection to be sure.
@@ -232,9 +230,7 @@ class EmbeddedPostgres:
         self.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def _as_owner(self) -> dict[str, Any]:
