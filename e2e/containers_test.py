@@ -20,8 +20,7 @@ import pytest
 
 from tools.oci.podman import Podman, throwaway_podman, unavailable
 from tools.testing.postgres import PostgresServer, free_port
-from tools.testing.processes import runfile
-
+from tools.supervisor.runfiles import runfile
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,14 @@ class _FlakyStore:
     def __init__(self) -> None:
         self.batches: list[list[SeatRequest]] = []
 
-    async def reserve_batch(self, event_id: uuid.UUID, requests: list[SeatRequest]) -> list[tuple[Reservation, int]]:
+    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]:
         self.batches.append(requests)
         await asyncio.sleep(0.01)
         if len(self.batches) == 1:
             raise ConnectionError("database went away")
         now = datetime.now(UTC)
         return [
-            (Reservation(r.booking_id, event_id, r.seats, ReservationState.RESERVED, now, None), 0) for r in requests
+            (Reservation(r.booking_id, r.event_id, r.seats, ReservationState.RESERVED, now, None), 0) for r in requests
         ]
 
 
@@ -111,13 +111,13 @@ async def test_a_booking_id_recorded_concurrently_elsewhere_redoes_the_batch_one
         )
         conn.execute("UPDATE events SET available_seats = 4 WHERE id = %s", (other.id,))
         batch = [SeatRequest(uuid.uuid4(), event.id, 1), SeatRequest(contested, event.id, 1)]
-        pending = asyncio.create_task(repo.reserve_batch(event.id, batch))
+        pending = asyncio.create_task(repo.reserve_batch(batch))
         await asyncio.sleep(0.3)  # the batch's INSERT now waits on the uncommitted record
         conn.commit()
-    results = await pending
-    assert results is not None
-    assert results[0][0].state is ReservationState.RESERVED
-    assert results[1][0].event_id == other.id  # the contested id kept its other record: BOOKING_ID_REUSED
+    first, contested_result = await pending
+    assert first is not None and contested_result is not None
+    assert first[0].state is ReservationState.RESERVED
+    assert contested_result[0].event_id == other.id  # the contested id kept its other record: BOOKING_ID_REUSED
     stored = await repo.get_event(event.id)
     assert stored is not None and stored.available_seats == 4
     assert_seats_consistent(dsn)
@@ -129,7 +129,7 @@ async def test_a_batch_cut_off_mid_way_takes_no_seat(pool: AsyncConnectionPool, 
     batch = [SeatRequest(uuid.uuid4(), event.id, 1) for _ in range(3)]
     with psycopg.connect(dsn) as blocker:
         blocker.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event.id,))
-        pending = asyncio.create_task(repo.reserve_batch(event.id, batch))
+        pending = asyncio.create_task(repo.reserve_batch(batch))
         await asyncio.sleep(0.3)
         # Kill the batch's connection while it waits for the event's lock.
         with psycopg.connect(dsn, autocommit=True) as admin:
@@ -146,6 +146,34 @@ async def test_a_batch_cut_off_mid_way_takes_no_seat(pool: AsyncConnectionPool, 
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT count(*) FROM reservations").fetchone() == (0,)
     # Retrying the same calls (as the booking service does) then books them.
-    results = await repo.reserve_batch(event.id, batch)
-    assert results is not None and all(r[0].state is ReservationState.RESERVED for r in results)
+    results = await repo.reserve_batch(batch)
+    assert all(r is not None and r[0].state is ReservationState.RESERVED for r in results)
+    assert_seats_consistent(dsn)
+
+
+async def test_one_batch_serves_many_events_each_in_arrival_order(pool: AsyncConnectionPool, dsn: str) -> None:
+    repo = EventRepository(pool)
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    events = [await repo.create_event(NewEvent(uuid.uuid4(), f"Gig {n}", start, 2)) for n in range(3)]
+    missing = uuid.uuid4()
+    reused = uuid.uuid4()
+    requests = [SeatRequest(uuid.uuid4(), events[n % 3].id, 1) for n in range(9)]
+    requests.insert(4, SeatRequest(uuid.uuid4(), missing, 1))
+    requests.append(SeatRequest(reused, events[0].id, 1))  # sold out there: events[0] has 2 seats
+    requests.append(SeatRequest(reused, events[1].id, 1))  # the same booking id, another event
+    results = await repo.reserve_batch(requests)
+    assert results[4] is None
+    for n in range(3):
+        mine = [
+            r for q, r in zip(requests, results, strict=True) if q.event_id == events[n].id and q.booking_id != reused
+        ]
+        assert [r[0].state for r in mine if r is not None] == [ReservationState.RESERVED] * 2 + [
+            ReservationState.SOLD_OUT
+        ]
+    # The reused id is recorded once, for its first event; under the other it is a replay.
+    assert results[-2] is not None and results[-1] is not None
+    assert results[-2][0] == results[-1][0] and results[-1][0].event_id == events[0].id
+    for event in events:
+        stored = await repo.get_event(event.id)
+        assert stored is not None and stored.available_seats == 0
     assert_seats_consistent(dsn)

@@ -86,24 +86,29 @@ WITH released AS (
 SELECT * FROM released UNION ALL SELECT * FROM marker
 """
 
-# A batch of reservations for one event (see `reserve_batch`): lock the event's row and read
-# what is already recorded for the batch's booking ids, in one round trip...
-LOCK_EVENT_FOR_BATCH = """
-SELECT e.available_seats, r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time
-  FROM events e LEFT JOIN reservations r ON r.booking_id = ANY(%(booking_ids)s::uuid[])
- WHERE e.id = %(event_id)s
-   FOR UPDATE OF e
+# A batch of reservations (see `reserve_batch`): lock the rows of the batch's events, in id
+# order so that concurrent batches cannot deadlock...
+LOCK_EVENTS_FOR_BATCH = """
+SELECT id, available_seats FROM events WHERE id = ANY(%(event_ids)s::uuid[]) ORDER BY id FOR UPDATE
 """
 
-# ...then write the seat count and every new record in one statement.
+# ...read what is already recorded for the batch's booking ids (same round trip)...
+SELECT_RECORDED = """
+SELECT booking_id, event_id, seats, state, create_time, release_time
+  FROM reservations WHERE booking_id = ANY(%(booking_ids)s::uuid[])
+"""
+
+# ...then write every event's seat count and every new record in one statement.
 WRITE_BATCH = """
 WITH seats AS (
-    UPDATE events SET available_seats = %(available)s, update_time = now()
-     WHERE id = %(event_id)s AND available_seats <> %(available)s
+    UPDATE events AS e SET available_seats = v.available, update_time = now()
+      FROM unnest(%(event_ids)s::uuid[], %(availables)s::integer[]) AS v(id, available)
+     WHERE e.id = v.id AND e.available_seats <> v.available
 )
 INSERT INTO reservations (booking_id, event_id, seats, state)
-SELECT booking_id, %(event_id)s, seats, state
-  FROM unnest(%(booking_ids)s::uuid[], %(seats)s::integer[], %(states)s::text[]) AS t(booking_id, seats, state)
+SELECT booking_id, event_id, seats, state
+  FROM unnest(%(booking_ids)s::uuid[], %(record_event_ids)s::uuid[], %(seats)s::integer[], %(states)s::text[])
+       AS t(booking_id, event_id, seats, state)
 RETURNING booking_id, create_time
 """
 
@@ -187,54 +192,79 @@ class EventRepository:
             return None
         return _reservation(row), row["available_seats"] or 0
 
-    async def reserve_batch(
-        self, event_id: uuid.UUID, requests: list[SeatRequest]
-    ) -> list[tuple[Reservation, int]] | None:
-        """Reserves a batch of requests for one event in one transaction, deciding them exactly
-        as one-by-one calls of `reserve` in list order would (`domain.allocate`). Returns, per
-        request, what is recorded for its booking id and the seats left at its turn; None
-        when the event does not exist.
+    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]:
+        """Reserves a batch of requests, for any events, in one transaction, deciding each
+        event's requests exactly as one-by-one calls of `reserve` in list order would
+        (`domain.allocate`). Returns, per request, what is recorded for its booking id and the
+        seats left at its turn, or None when its event does not exist.
 
-        The event's row is locked once for the whole batch, and the transaction costs two
+        Each event's row is locked once for the whole batch, and the transaction costs two
         round trips and one commit, whatever the batch size. If a booking id of the batch is
         recorded concurrently by someone else (the INSERT's unique violation rolls everything
         back), the batch is redone one request at a time."""
-        ids = [r.booking_id for r in requests]
         try:
-            async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-                cursor = conn.cursor(row_factory=dict_row)
-                await cursor.execute(LOCK_EVENT_FOR_BATCH, {"event_id": event_id, "booking_ids": ids})
-                rows = await cursor.fetchall()
-                if not rows:
-                    return None
-                available = rows[0]["available_seats"]
-                recorded = {row["booking_id"]: _reservation(row) for row in rows if row["booking_id"] is not None}
-                allocation = allocate(available, requests, recorded.keys())
-                if allocation.new_records:
-                    await cursor.execute(
-                        WRITE_BATCH,
-                        {
-                            "event_id": event_id,
-                            "available": allocation.available,
-                            "booking_ids": [r.booking_id for r, _ in allocation.new_records],
-                            "seats": [r.seats for r, _ in allocation.new_records],
-                            "states": [state.value for _, state in allocation.new_records],
-                        },
-                    )
-                    created = {row["booking_id"]: row["create_time"] for row in await cursor.fetchall()}
-                    for request, state in allocation.new_records:
-                        recorded[request.booking_id] = Reservation(
-                            request.booking_id, event_id, request.seats, state, created[request.booking_id], None
-                        )
+            return await self._reserve_batch(requests)
         except errors.UniqueViolation:
-            results = [await self.reserve(request) for request in requests]
-            if any(result is None for result in results):
-                return None
-            return [result for result in results if result is not None]
-        return [
-            (recorded[r.booking_id], allocation.available_after.get(r.booking_id, allocation.available))
-            for r in requests
-        ]
+            return [await self.reserve(request) for request in requests]
+
+    async def _reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]:
+        by_event: dict[uuid.UUID, list[SeatRequest]] = {}
+        for request in requests:
+            by_event.setdefault(request.event_id, []).append(request)
+        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+            events = conn.cursor(row_factory=dict_row)
+            await events.execute(LOCK_EVENTS_FOR_BATCH, {"event_ids": list(by_event)})
+            recorded_rows = conn.cursor(row_factory=dict_row)
+            await recorded_rows.execute(SELECT_RECORDED, {"booking_ids": [r.booking_id for r in requests]})
+            available = {row["id"]: row["available_seats"] for row in await events.fetchall()}
+            recorded = {row["booking_id"]: _reservation(row) for row in await recorded_rows.fetchall()}
+            # A booking id asked for under two events of the batch counts for its first one;
+            # for the other it is a replay (as one-by-one calls would have it).
+            first_event: dict[uuid.UUID, uuid.UUID] = {}
+            for request in requests:
+                if request.event_id in available:
+                    first_event.setdefault(request.booking_id, request.event_id)
+            allocations = {
+                event_id: allocate(
+                    available[event_id],
+                    batch,
+                    recorded.keys() | {b for b, e in first_event.items() if e != event_id},
+                )
+                for event_id, batch in by_event.items()
+                if event_id in available
+            }
+            new_records = {
+                request.booking_id: (request, state)
+                for allocation in allocations.values()
+                for request, state in allocation.new_records
+            }
+            if new_records:
+                records = list(new_records.values())
+                await events.execute(
+                    WRITE_BATCH,
+                    {
+                        "event_ids": list(allocations),
+                        "availables": [a.available for a in allocations.values()],
+                        "booking_ids": [r.booking_id for r, _ in records],
+                        "record_event_ids": [r.event_id for r, _ in records],
+                        "seats": [r.seats for r, _ in records],
+                        "states": [state.value for _, state in records],
+                    },
+                )
+                created = {row["booking_id"]: row["create_time"] for row in await events.fetchall()}
+                for request, state in records:
+                    recorded[request.booking_id] = Reservation(
+                        request.booking_id, request.event_id, request.seats, state, created[request.booking_id], None
+                    )
+        results: list[tuple[Reservation, int] | None] = []
+        for request in requests:
+            allocation = allocations.get(request.event_id)
+            if allocation is None:
+                results.append(None)
+            else:
+                left = allocation.available_after.get(request.booking_id, allocation.available)
+                results.append((recorded[request.booking_id], left))
+        return results
 
     async def release(self, booking_id: uuid.UUID) -> Reservation:
         """Gives the booking's seats back (once), or records the booking id as released."""

@@ -80,6 +80,6 @@ async def test_with_two_in_flight_a_second_batch_does_not_wait_for_the_first() -
     first = asyncio.create_task(batcher.submit(None, 1))
     await asyncio.sleep(0)
     second = asyncio.create_task(batcher.submit(None, 2))
-    assert await asyncio.gather(first, second) == [1, 2]
+    assert list(await asyncio.gather(first, second)) == [1, 2]
     assert most == 2
     await batcher.close()

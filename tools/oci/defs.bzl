@@ -298,7 +298,7 @@ def py_oci_image(
         srcs = ["//tools/oci:image_contents_test.py"],
         deps = [
             "//tools/oci:archive",
-            "//tools/testing:processes",
+            "//tools/supervisor",
         ],
         **dict(test_kwargs, **image_archives({"OCI_IMAGE_ARCHIVE": ":%s.tar" % name}))
     )

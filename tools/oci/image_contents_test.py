@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tools.oci.archive import ImageArchive
-from tools.testing.processes import runfile
+from tools.supervisor.runfiles import runfile
 
 PYC_HASH_BASED_UNCHECKED = 0b01  # PEP 552 flags: hash-based, source not checked
 
