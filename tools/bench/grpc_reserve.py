@@ -31,7 +31,7 @@ async def drive(target: str, concurrency: int, seconds: float) -> tuple[Series, 
             pb.CreateEventRequest(
                 name="grpc_reserve benchmark",
                 start_time=timestamp_pb2.Timestamp(seconds=int(time.time()) + 86_400),
-                total_seats=100_000_000,
+                total_seats=1_000_000,  # the default MAX_TOTAL_SEATS; more than a run takes
             ),
             timeout=10,
         )
