@@ -9,9 +9,6 @@ processes with their output prefixed (`[event   ]`, `[booking ]`, `[postgres]`).
 from __future__ import annotations
 
 import os
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -20,6 +17,7 @@ from tools.devstack.databases import Server
 from tools.devstack.options import Options
 from tools.embedded_postgres.server import DURABLE, EmbeddedPostgres
 from tools.supervisor.child import Child, PrefixedOutput
+from tools.supervisor.http import wait_for_http
 from tools.supervisor.runfiles import runfile
 
 EVENT_BINARY = "event_service/event_service"
@@ -150,19 +148,14 @@ class DevStack:
 
     def _wait_ready(self, service: Service, should_stop: Callable[[], bool]) -> None:
         url = f"{service.http_url}/readyz"
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
+
+        def alive() -> None:
             if should_stop():
                 raise Interrupted()
             if (code := service.child.exit_code()) is not None:
                 raise StartupFailed(
                     f"{service.name}_service exited with status {code} while starting (its log is above)"
                 )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise StartupFailed(f"{service.name}_service not ready at {url} after {READY_TIMEOUT:g} s")
+
+        if not wait_for_http(url, timeout=READY_TIMEOUT, alive=alive):
+            raise StartupFailed(f"{service.name}_service not ready at {url} after {READY_TIMEOUT:g} s")

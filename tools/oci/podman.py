@@ -21,12 +21,11 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.supervisor.http import wait_for_http
 
 _CONTAINERS_CONF = """\
 [containers]
@@ -69,17 +68,13 @@ class Container:
 
     def wait_http(self, url: str, timeout: float = 60.0) -> None:
         """Waits until GET `url` answers 200; fails at once with the logs if the container stops."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+
+        def alive() -> None:
             if not self.running():
                 raise AssertionError(f"container {self.name} stopped:\n{self.logs()}")
-            time.sleep(0.2)
+
+        if wait_for_http(url, timeout=timeout, interval=0.2, alive=alive):
+            return
         raise AssertionError(f"{url} did not answer 200 within {timeout} s:\n{self.logs()}")
 
     def healthcheck(self) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
@@ -32,26 +32,34 @@ from tools.embedded_postgres.server import free_port as free_port  # noqa: PLC04
 
 @dataclass
 class PostgresServer:
-    """A running throw-away PostgreSQL server reachable over TCP on 127.0.0.1."""
+    """A running throw-away PostgreSQL server reachable over TCP on 127.0.0.1: the embedded
+    server, plus the per-test databases this plugin makes on it."""
 
-    host: str
-    port: int
-    user: str
-    bindir: Path
-    _names: Iterator[int]
+    server: EmbeddedPostgres
+    _names: Iterator[int] = field(default_factory=count)
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def user(self) -> str:
+        return self.server.user
+
+    @property
+    def bindir(self) -> Path:
+        return self.server.bindir
 
     def dsn(self, dbname: str) -> str:
-        return f"host={self.host} port={self.port} user={self.user} dbname={dbname}"
+        return self.server.dsn(dbname)
 
     def env(self, dbname: str) -> dict[str, str]:
         """The services' DB_* variables for a database of this server."""
-        return {
-            "DB_HOST": self.host,
-            "DB_PORT": str(self.port),
-            "DB_USER": self.user,
-            "DB_NAME": dbname,
-            "DB_SSLMODE": "disable",
-        }
+        return self.server.env(dbname)
 
     def _janitor(self, dbname: str, template: str | None = None, as_template: bool = False) -> DatabaseJanitor:
         return DatabaseJanitor(
@@ -114,7 +122,7 @@ async def pool_for(dsn: str, max_size: int = 20) -> AsyncIterator[AsyncConnectio
 def running_postgres() -> Iterator[PostgresServer]:
     """Starts a throw-away PostgreSQL server; stops it and removes its files on exit."""
     with EmbeddedPostgres(settings=FAST_UNSAFE) as server:
-        yield PostgresServer(server.host, server.port, server.user, server.bindir, _names=count())
+        yield PostgresServer(server)
 
 
 @pytest.fixture(scope="session")

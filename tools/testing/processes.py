@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.supervisor.http import wait_for_http
 from tools.supervisor.runfiles import runfile
 
 
@@ -38,24 +36,14 @@ class ServiceProcess:
 
     def wait_http(self, url: str, timeout: float = 30.0, status: int = 200) -> None:
         """Waits until GET `url` answers `status`; fails early if the process dies."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def alive() -> None:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == status:
-                        return
-            except urllib.error.HTTPError as error:
-                # The error holds the response; close it (Python 3.14 warns when GC has to).
-                with error:
-                    if error.code == status:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} not ready at {url} after {timeout} s:\n{self.logs()}")
+
+        if not wait_for_http(url, timeout=timeout, status=status, alive=alive):
+            raise AssertionError(f"{self.name} not ready at {url} after {timeout} s:\n{self.logs()}")
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
