@@ -10,9 +10,12 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from service_runtime.auth.errors import PermissionDenied
+from service_runtime.auth.principal import Principal
 from service_runtime.errors import Conflict, DomainError, NotFound, Unavailable
 from service_runtime.validation import check_int, check_text, parse_uuid
 
@@ -34,6 +37,9 @@ class RejectReason(enum.Enum):
     # Given up while PENDING (the event service could not be reached in time): its seats,
     # if any were reserved, were released.
     ABANDONED = "ABANDONED"
+    # Refused before any seat was asked for: the user already holds their cap of seats of
+    # the event (MAX_SEATS_PER_USER_PER_EVENT).
+    USER_LIMIT_REACHED = "USER_LIMIT_REACHED"
 
 
 class SeatOutcome(enum.Enum):
@@ -84,9 +90,15 @@ class NewBooking:
 Settlement = tuple[uuid.UUID, BookingStatus, RejectReason | None]
 
 
+# Statuses whose seats count against the user's cap: held, or on their way to being held.
+HOLDING = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.CANCELLING)
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_seats_per_booking: int = 20
+    # Anti-scalping: seats one user may hold of one event, over all their bookings.
+    max_seats_per_user_per_event: int = 20
 
 
 class BookingNotFound(NotFound):
@@ -119,6 +131,16 @@ class BookingAbandoned(Conflict):
         )
 
 
+class UserLimitReached(Conflict):
+    def __init__(self, booking: Booking, limit: int) -> None:
+        super().__init__(
+            f"user {booking.user_id} may hold at most {limit} seat(s) of event {booking.event_id}",
+            event_id=str(booking.event_id),
+            booking_id=str(booking.id),
+            limit=limit,
+        )
+
+
 class IdempotencyKeyReused(DomainError):
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key {key!r} was already used for a different request", idempotency_key=key)
@@ -147,21 +169,60 @@ def request_hash(event_id: uuid.UUID, user_id: str, seats: int) -> bytes:
     return hashlib.sha256(f"{event_id}\n{user_id}\n{seats}".encode()).digest()
 
 
-def new_booking(event_id: str, user_id: str, seats: int, idempotency_key: str, limits: Limits) -> NewBooking:
+def new_booking(
+    caller: Principal, event_id: str, user_id: str, seats: int, idempotency_key: str, limits: Limits
+) -> NewBooking:
+    """A validated request to book for `user_id` (the caller's own subject when empty). Only an
+    admin books on behalf of someone else."""
     event = parse_uuid("event_id", event_id)
-    check_text("user_id", user_id, max_length=MAX_USER_ID_LENGTH)
+    user = user_id or caller.subject
+    check_text("user_id", user, max_length=MAX_USER_ID_LENGTH)
+    if user != caller.subject and not caller.is_admin:
+        raise PermissionDenied("user_id differs from the caller's identity; only an admin books for another user")
     seats = check_int("seats", seats or 1, minimum=1, maximum=limits.max_seats_per_booking)
     key = idempotency_key or None
     if key is not None:
         check_text("idempotency_key", key, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
     return NewBooking(
         id=uuid.uuid4(),
-        user_id=user_id,
+        user_id=user,
         event_id=event,
         seats=seats,
         idempotency_key=key,
-        request_hash=request_hash(event, user_id, seats) if key else None,
+        request_hash=request_hash(event, user, seats) if key else None,
     )
+
+
+def may_see(caller: Principal, booking: Booking) -> bool:
+    """A booking is its owner's business, and an admin's; to anyone else it does not exist."""
+    return caller.is_admin or booking.user_id == caller.subject
+
+
+def bookings_owner(caller: Principal, user_id: str) -> str:
+    """Whose bookings a listing shows: `me` (or the caller's own id) for any caller, another
+    user's only for an admin."""
+    user = caller.subject if user_id in ("me", "") else user_id
+    check_text("user_id", user, max_length=MAX_USER_ID_LENGTH)
+    if user != caller.subject and not caller.is_admin:
+        raise PermissionDenied("only an admin may list another user's bookings")
+    return user
+
+
+def within_user_limit(
+    held: Mapping[tuple[str, uuid.UUID], int], news: Sequence[NewBooking], limit: int
+) -> list[bool]:
+    """Which requests stay within the per-user cap, decided in arrival order: `held` is what
+    each (user, event) already holds; a request that fits takes its seats, one that does not
+    is refused and takes nothing."""
+    totals = dict(held)
+    allowed = []
+    for new in news:
+        key = (new.user_id, new.event_id)
+        fits = totals.get(key, 0) + new.seats <= limit
+        if fits:
+            totals[key] = totals.get(key, 0) + new.seats
+        allowed.append(fits)
+    return allowed
 
 
 def check_same_request(existing: Booking, new: NewBooking) -> None:
@@ -182,13 +243,15 @@ def settled_status(outcome: SeatOutcome) -> tuple[BookingStatus, RejectReason | 
     }.get(outcome)
 
 
-def outcome(booking: Booking) -> Booking:
+def outcome(booking: Booking, limits: Limits) -> Booking:
     """The answer to a create request for a settled booking: the booking, or its refusal."""
     if booking.status is BookingStatus.REJECTED:
         if booking.reject_reason is RejectReason.SOLD_OUT:
             raise SoldOut(booking)
         if booking.reject_reason is RejectReason.EVENT_NOT_FOUND:
             raise EventNotFound(booking)
+        if booking.reject_reason is RejectReason.USER_LIMIT_REACHED:
+            raise UserLimitReached(booking, limits.max_seats_per_user_per_event)
         raise BookingAbandoned(booking)
     return booking
 

@@ -26,7 +26,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason, Settlement
+from booking_service.domain import (
+    Booking,
+    BookingStatus,
+    NewBooking,
+    RejectReason,
+    Settlement,
+    within_user_limit,
+)
 from service_runtime.batching import Failed
 
 log = logging.getLogger(__name__)
@@ -38,15 +45,35 @@ _COLUMNS = (
     "id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash, create_time, update_time"
 )
 
-# New PENDING bookings, many in one statement; a row whose idempotency key is taken (earlier,
-# or by an earlier row of the same statement) is not inserted. Rows come back by id.
-INSERT_PENDING = f"""
-INSERT INTO bookings (id, user_id, event_id, seats, status, idempotency_key, request_hash)
-SELECT id, user_id, event_id, seats, 'PENDING', idempotency_key, request_hash
+# The per-user cap is decided under a transaction-scoped advisory lock per (user, event),
+# taken in a fixed order so that concurrent batches (of any replica) cannot deadlock: then
+# what each pair holds is read, the batch is decided in arrival order (`within_user_limit`),
+# and the rows are written, before the locks go with the commit.
+LOCK_USERS = """
+SELECT pg_advisory_xact_lock(k)
+  FROM (SELECT DISTINCT hashtextextended(u || '/' || e::text, 0) AS k
+          FROM unnest(%(user_ids)s::text[], %(event_ids)s::uuid[]) AS t(u, e)) AS keys
+ ORDER BY k
+"""
+
+HELD = """
+SELECT user_id, event_id, sum(seats)::integer AS seats
+  FROM bookings
+ WHERE (user_id, event_id) IN (SELECT * FROM unnest(%(user_ids)s::text[], %(event_ids)s::uuid[]))
+   AND status IN ('PENDING', 'CONFIRMED', 'CANCELLING')
+ GROUP BY user_id, event_id
+"""
+
+# New bookings, many in one statement: PENDING, or REJECTED (USER_LIMIT_REACHED) for those
+# over the cap. A row whose (user, idempotency key) is taken (earlier, or by an earlier row
+# of the same statement) is not inserted. Rows come back by id.
+INSERT_NEW = f"""
+INSERT INTO bookings (id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash)
+SELECT id, user_id, event_id, seats, status, reason, idempotency_key, request_hash
   FROM unnest(%(ids)s::uuid[], %(user_ids)s::text[], %(event_ids)s::uuid[], %(seats)s::integer[],
-              %(keys)s::text[], %(hashes)s::bytea[])
-       AS t(id, user_id, event_id, seats, idempotency_key, request_hash)
-ON CONFLICT (idempotency_key) DO NOTHING
+              %(statuses)s::text[], %(reasons)s::text[], %(keys)s::text[], %(hashes)s::bytea[])
+       AS t(id, user_id, event_id, seats, status, reason, idempotency_key, request_hash)
+ON CONFLICT (user_id, idempotency_key) DO NOTHING
 RETURNING {_COLUMNS}
 """
 
@@ -62,7 +89,10 @@ RETURNING b.id, b.user_id, b.event_id, b.seats, b.status, b.reject_reason, b.ide
 
 SELECT_BY_ID = f"SELECT {_COLUMNS} FROM bookings WHERE id = %(id)s"
 
-SELECT_BY_KEYS = f"SELECT {_COLUMNS} FROM bookings WHERE idempotency_key = ANY(%(keys)s::text[])"
+SELECT_BY_KEYS = f"""
+SELECT {_COLUMNS} FROM bookings
+ WHERE (user_id, idempotency_key) IN (SELECT * FROM unnest(%(user_ids)s::text[], %(keys)s::text[]))
+"""
 
 TRANSITION = f"""
 UPDATE bookings
@@ -126,12 +156,15 @@ async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -
     return _booking(row) if row else None
 
 
-def _insert_params(news: Sequence[NewBooking]) -> dict[str, Any]:
+def _insert_params(news: Sequence[NewBooking], allowed: Sequence[bool]) -> dict[str, Any]:
+    refused = RejectReason.USER_LIMIT_REACHED.value
     return {
         "ids": [n.id for n in news],
         "user_ids": [n.user_id for n in news],
         "event_ids": [n.event_id for n in news],
         "seats": [n.seats for n in news],
+        "statuses": [BookingStatus.PENDING.value if ok else BookingStatus.REJECTED.value for ok in allowed],
+        "reasons": [None if ok else refused for ok in allowed],
         "keys": [n.idempotency_key for n in news],
         "hashes": [n.request_hash for n in news],
     }
@@ -175,17 +208,30 @@ class BookingRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]:
-        """Records the requests PENDING; per request, in order: its new booking, None when its
-        idempotency key is taken, or `Failed` when its own row was refused."""
+    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | None | Failed]:
+        """Records the requests, in one transaction: PENDING, or REJECTED (USER_LIMIT_REACHED)
+        when it would take its user past `user_limit` seats of the event. Per request, in
+        order: its new booking, None when its user's idempotency key is taken, or `Failed`
+        when its own row was refused."""
         try:
-            inserted = await self._many(INSERT_PENDING, _insert_params(news))
+            inserted = await self._insert(news, user_limit)
         except _ROW_ERRORS as error:
             if len(news) == 1:
                 return [Failed(error)]
             log.warning("batch insert of %d redone row by row: %r", len(news), error)
-            return [(await self.insert_pending([new]))[0] for new in news]
+            return [(await self.insert_pending([new], user_limit))[0] for new in news]
         return [inserted.get(new.id) for new in news]
+
+    async def _insert(self, news: Sequence[NewBooking], user_limit: int) -> dict[uuid.UUID, Booking]:
+        pairs = {"user_ids": [n.user_id for n in news], "event_ids": [n.event_id for n in news]}
+        async with self._pool.connection() as conn, conn.transaction():
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(LOCK_USERS, pairs)
+            await cursor.execute(HELD, pairs)
+            held = {(row["user_id"], row["event_id"]): row["seats"] for row in await cursor.fetchall()}
+            allowed = within_user_limit(held, news, user_limit)
+            await cursor.execute(INSERT_NEW, _insert_params(news, allowed))
+            return {row["id"]: _booking(row) for row in await cursor.fetchall()}
 
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
         """Moves each booking to its outcome if it is still PENDING; returns those it moved
@@ -213,12 +259,13 @@ class BookingRepository:
         async with self._pool.connection() as conn:
             return await _one(conn, SELECT_BY_ID, {"id": booking_id})
 
-    async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]:
-        """The bookings of these idempotency keys, by key."""
+    async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]:
+        """The bookings of these (user id, idempotency key) pairs, by pair."""
+        params = {"user_ids": [user for user, _ in keys], "keys": [key for _, key in keys]}
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(SELECT_BY_KEYS, {"keys": list(keys)})
-            return {row["idempotency_key"]: _booking(row) for row in await cursor.fetchall()}
+            await cursor.execute(SELECT_BY_KEYS, params)
+            return {(row["user_id"], row["idempotency_key"]): _booking(row) for row in await cursor.fetchall()}
 
     async def transition(
         self,

@@ -36,22 +36,25 @@ from booking_service.domain import (
     SeatsRejected,
     SeatsUnavailable,
     Settlement,
+    bookings_owner,
     check_cancellable,
     check_same_request,
     new_booking,
     outcome,
+    may_see,
     parse_booking_id,
     settled_status,
 )
+from service_runtime.auth.principal import Principal
 from service_runtime.batching import Batcher, Failed
 from service_runtime.faults import Faults
 from service_runtime.tasks import DetachedTasks
-from service_runtime.validation import check_text, decode_position, encode_position, page_size
+from service_runtime.validation import decode_position, encode_position, page_size
 
 
 class Store(Protocol):
-    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]: ...
-    async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]: ...
+    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | None | Failed]: ...
+    async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]: ...
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]: ...
     async def get(self, booking_id: uuid.UUID) -> Booking | None: ...
     async def transition(
@@ -110,18 +113,21 @@ class BookingService:
             self._create_batch, max_batch=batching.max_batch, max_in_flight=batching.in_flight, on_batch=on_batch
         )
 
-    async def create_booking(self, event_id: str, user_id: str, seats: int, idempotency_key: str) -> Booking:
-        """Books the seats; returns the CONFIRMED booking, or raises SoldOut, EventNotFound,
-        BookingAbandoned, IdempotencyKeyReused or EventServiceUnavailable. A retry with the
-        same idempotency key gets the same answer without booking again."""
-        new = new_booking(event_id, user_id, seats, idempotency_key, self.limits)
+    async def create_booking(
+        self, caller: Principal, event_id: str, user_id: str, seats: int, idempotency_key: str
+    ) -> Booking:
+        """Books the seats for `user_id` (the caller when empty; another user only for an
+        admin); returns the CONFIRMED booking, or raises SoldOut, EventNotFound,
+        UserLimitReached, BookingAbandoned, IdempotencyKeyReused or EventServiceUnavailable.
+        A retry with the same idempotency key gets the same answer without booking again."""
+        new = new_booking(caller, event_id, user_id, seats, idempotency_key, self.limits)
         try:
             booking = await self._creates.submit(None, new)
         except EventServiceUnavailable:
             self._on_outcome("UNAVAILABLE")
             raise
         self._on_outcome(booking.reject_reason.value if booking.reject_reason else booking.status.value)
-        return outcome(booking)
+        return outcome(booking, self.limits)
 
     async def _create_batch(self, _: None, news: list[NewBooking]) -> list[Booking | Failed]:
         """The saga (see the module docstring) for a batch of requests; per request, its
@@ -143,16 +149,16 @@ class BookingService:
     async def _record(self, news: list[NewBooking]) -> list[Booking | Failed]:
         """Step 1: each request's booking, new (PENDING) or, for a retried idempotency key,
         the one recorded first (whatever its status), provided the retry repeats its request."""
-        inserted = await self._store.insert_pending(news)
-        taken = [new.idempotency_key for new, row in zip(news, inserted, strict=True) if row is None]
-        existing = await self._store.get_by_keys([key for key in taken if key]) if taken else {}
+        inserted = await self._store.insert_pending(news, self.limits.max_seats_per_user_per_event)
+        taken = [(new.user_id, new.idempotency_key) for new, row in zip(news, inserted, strict=True) if row is None]
+        existing = await self._store.get_by_keys([(user, key) for user, key in taken if key]) if taken else {}
         recorded: list[Booking | Failed] = []
         for new, row in zip(news, inserted, strict=True):
             if row is not None:
                 recorded.append(row)
                 continue
             assert new.idempotency_key is not None, "only a taken key leaves a request without its row"
-            first = existing[new.idempotency_key]
+            first = existing[(new.user_id, new.idempotency_key)]
             try:
                 check_same_request(first, new)
                 recorded.append(first)
@@ -179,25 +185,29 @@ class BookingService:
             finals[booking_id] = moved.get(booking_id) or await self._get(booking_id)
         return finals
 
-    async def get_booking(self, booking_id: str) -> Booking:
-        return await self._get(parse_booking_id(booking_id))
+    async def get_booking(self, caller: Principal, booking_id: str) -> Booking:
+        """The booking, for its owner or an admin; BookingNotFound for anyone else."""
+        return await self._visible(caller, parse_booking_id(booking_id))
 
-    async def list_user_bookings(self, user_id: str, size: int, token: str) -> BookingPage:
-        check_text("user_id", user_id, max_length=64)
+    async def list_user_bookings(self, caller: Principal, user_id: str, size: int, token: str) -> BookingPage:
+        """A user's bookings, newest first: `me` (or their own id) for any caller, anyone's
+        for an admin."""
+        user = bookings_owner(caller, user_id)
         limit = page_size("page_size", size)
         after = decode_position("page_token", token)
-        bookings = await self._store.list_for_user(user_id, limit + 1, after)
+        bookings = await self._store.list_for_user(user, limit + 1, after)
         next_token = ""
         if len(bookings) > limit:
             bookings = bookings[:limit]
             next_token = encode_position(bookings[-1].create_time, bookings[-1].id)
         return BookingPage(bookings, next_token)
 
-    async def cancel_booking(self, booking_id: str) -> Booking:
+    async def cancel_booking(self, caller: Principal, booking_id: str) -> Booking:
         """CONFIRMED -> CANCELLING -> (seats given back) -> CANCELLED, exactly once however
-        many cancels race; a cancelled booking is returned as it is."""
-        parsed = parse_booking_id(booking_id)
-        return await self._tasks.run(self._cancel(parsed))
+        many cancels race; a cancelled booking is returned as it is. Its owner's or an
+        admin's to do; BookingNotFound for anyone else."""
+        booking = await self._visible(caller, parse_booking_id(booking_id))
+        return await self._tasks.run(self._cancel(booking.id))
 
     async def _cancel(self, booking_id: uuid.UUID) -> Booking:
         booking = await self._store.transition(booking_id, [BookingStatus.CONFIRMED], BookingStatus.CANCELLING)
@@ -221,6 +231,13 @@ class BookingService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._creates.close(), grace)
         await self._tasks.drain(grace)
+
+    async def _visible(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
+        booking = await self._store.get(booking_id)
+        if booking is None or not may_see(caller, booking):
+            # The same answer whether it does not exist or is someone else's: no leak.
+            raise BookingNotFound(booking_id)
+        return booking
 
     async def _get(self, booking_id: uuid.UUID) -> Booking:
         booking = await self._store.get(booking_id)
