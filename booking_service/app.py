@@ -24,6 +24,7 @@ from booking_service.event_client import EventClient
 from booking_service.reconciler import Reconciler
 from booking_service.repository import BookingRepository
 from booking_service.service import BookingService
+from service_runtime.auth.access import Access
 from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.faults import Faults
 from service_runtime.grpc_server import GrpcServer
@@ -47,7 +48,11 @@ class Components:
 
 
 def build(
-    settings: Settings, pool: AsyncConnectionPool, events: EventClient, grpc_server: GrpcServer | None = None
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    events: EventClient,
+    access: Access,
+    grpc_server: GrpcServer | None = None,
 ) -> Components:
     """Everything the service serves, around an open pool and an event service client."""
     edge = edges(
@@ -90,9 +95,9 @@ def build(
         interval=settings.reconcile_interval,
         on_settled=lambda result: settled.labels(result).inc(),
     )
-    edge.http_app.register_blueprint(http_api.blueprint(service))
+    edge.http_app.register_blueprint(http_api.blueprint(service, access))
     booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
-        grpc_api.servicer(service, metrics), edge.grpc_server.server
+        grpc_api.servicer(service, access, metrics), edge.grpc_server.server
     )
     return Components(service, reconciler, tasks, metrics, edge.http_app, edge.grpc_server)
 
@@ -105,12 +110,14 @@ async def run(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
 
     async def start(pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
+        access = await Access.start(settings.auth)
         events = EventClient(settings.event_service)
         try:
             await migrate(settings)
-            components = build(settings, pool, events, grpc_server)
+            components = build(settings, pool, events, access, grpc_server)
         except BaseException:
             await events.close()
+            await access.close()
             raise
         reconciler = asyncio.create_task(components.reconciler.run_forever())
         log.info(
@@ -125,7 +132,15 @@ async def run(settings: Settings) -> None:
                 await reconciler
             await components.service.close(settings.server.shutdown_grace)
             await events.close()
+            await access.close()
 
         return Started(components.http_app, stop)
 
-    await serve_service("booking_service", settings.server, settings.database, [grpc_api.SERVICE_NAME], start)
+    await serve_service(
+        "booking_service",
+        settings.server,
+        settings.database,
+        [grpc_api.SERVICE_NAME],
+        start,
+        settings.grpc_tls.credentials() if settings.grpc_tls else None,
+    )

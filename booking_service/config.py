@@ -8,6 +8,8 @@ from datetime import timedelta
 from booking_service.domain import Limits
 from booking_service.event_client import ClientSettings
 from booking_service.service import Batching
+from service_runtime.auth.settings import AuthSettings
+from service_runtime.auth.tls import ChannelTls, ServerTls
 from service_runtime.config import ConfigError, DatabaseSettings, Env, ServerSettings
 from service_runtime.faults import Faults
 
@@ -21,6 +23,9 @@ DEFAULT_EVENT_SERVICE_ADDR = "localhost:9092"
 class Settings:
     database: DatabaseSettings
     server: ServerSettings
+    # Optional TLS of the service's own gRPC port (GRPC_TLS_*).
+    grpc_tls: ServerTls | None
+    auth: AuthSettings
     limits: Limits
     event_service: ClientSettings
     batching: Batching
@@ -38,15 +43,21 @@ class Settings:
             server=ServerSettings.from_env(
                 env, default_http_port=DEFAULT_HTTP_PORT, default_grpc_port=DEFAULT_GRPC_PORT
             ),
+            grpc_tls=ServerTls.from_env(env),
+            auth=AuthSettings.from_env(env),
             limits=Limits(
                 max_seats_per_booking=env.integer(
                     "MAX_SEATS_PER_BOOKING", defaults.max_seats_per_booking, min=1, max=1_000_000
-                )
+                ),
+                max_seats_per_user_per_event=env.integer(
+                    "MAX_SEATS_PER_USER_PER_EVENT", defaults.max_seats_per_user_per_event, min=1, max=1_000_000
+                ),
             ),
             event_service=ClientSettings(
                 address=_address(env.text("EVENT_SERVICE_ADDR", DEFAULT_EVENT_SERVICE_ADDR)),
                 timeout=env.number("EVENT_SERVICE_TIMEOUT_SECONDS", 2.0, min=0.01),
                 attempts=env.integer("EVENT_SERVICE_ATTEMPTS", 3, min=1, max=10),
+                tls=ChannelTls.from_env(env),
             ),
             # Off: every create request is a batch of its own (one INSERT, one reservation
             # call, one UPDATE each), for comparison and debugging.

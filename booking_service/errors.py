@@ -12,6 +12,7 @@ from booking_service.domain import (
     IdempotencyKeyReused,
     NotCancellable,
     SoldOut,
+    UserLimitReached,
 )
 from service_runtime.error_table import ErrorSpec, ErrorTable
 
@@ -21,6 +22,7 @@ ERRORS = ErrorTable(
         BookingNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "BOOKING_NOT_FOUND"),
         EventNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "EVENT_NOT_FOUND"),
         SoldOut: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "SOLD_OUT"),
+        UserLimitReached: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "USER_LIMIT_REACHED"),
         BookingAbandoned: ErrorSpec(409, grpc.StatusCode.ABORTED, "BOOKING_ABANDONED"),
         NotCancellable: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_NOT_CANCELLABLE"),
         IdempotencyKeyReused: ErrorSpec(422, grpc.StatusCode.FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED"),

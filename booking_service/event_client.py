@@ -20,12 +20,13 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from booking_service.domain import Booking, SeatOutcome, SeatsRejected, SeatsUnavailable
+from service_runtime.auth.tls import ChannelTls
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
@@ -56,21 +57,27 @@ class ClientSettings:
     timeout: float = 2.0
     attempts: int = 3
     backoff: float = 0.05
+    # Mutual TLS to the event service (EVENT_SERVICE_TLS_*): the event service takes seat
+    # calls only from a peer whose client certificate it trusts.
+    tls: ChannelTls | None = None
 
 
 class EventClient:
     def __init__(self, settings: ClientSettings, on_batch_unsupported: Callable[[], None] = lambda: None) -> None:
         self._settings = settings
-        self._channel = grpc.aio.insecure_channel(
-            settings.address,
-            options=[
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                # Reconnect quickly after the event service restarts.
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", 2_000),
-            ],
-        )
+        options: list[tuple[str, Any]] = [
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            # Reconnect quickly after the event service restarts.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
+        ]
+        if settings.tls is None:
+            self._channel = grpc.aio.insecure_channel(settings.address, options=options)
+        else:
+            self._channel = grpc.aio.secure_channel(
+                settings.address, settings.tls.credentials(), options=options + settings.tls.options()
+            )
         self._stub = pb_grpc.EventServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._has_batches = True

@@ -1,4 +1,6 @@
-"""gRPC adapter: `ticketflow.booking.v1.BookingService` on top of the use cases."""
+"""gRPC adapter: `ticketflow.booking.v1.BookingService` on top of the use cases.
+
+Every method needs a bearer token in the `authorization` metadata (`access.grpc_user`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import grpc
 from booking_service.errors import ERRORS
 from booking_service.messages import booking_message
 from booking_service.service import BookingService
+from service_runtime.auth.access import Access
 from service_runtime.grpc_server import error_mapping
 from service_runtime.metrics import Metrics
 from ticketflow.booking.v1 import booking_service_pb2 as pb
@@ -15,24 +18,26 @@ from ticketflow.booking.v1 import booking_service_pb2_grpc as pb_grpc
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BookingService"].full_name
 
 
-def servicer(service: BookingService, metrics: Metrics) -> pb_grpc.BookingServiceServicer:
+def servicer(service: BookingService, access: Access, metrics: Metrics) -> pb_grpc.BookingServiceServicer:
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class BookingServicer(pb_grpc.BookingServiceServicer):
         async def CreateBooking(
             self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext
         ) -> pb.Booking:
             booking = await service.create_booking(
-                request.event_id, request.user_id, request.seats, request.idempotency_key
+                access.grpc_user(context), request.event_id, request.user_id, request.seats, request.idempotency_key
             )
             return booking_message(booking)
 
         async def GetBooking(self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext) -> pb.Booking:
-            return booking_message(await service.get_booking(request.booking_id))
+            return booking_message(await service.get_booking(access.grpc_user(context), request.booking_id))
 
         async def ListUserBookings(
             self, request: pb.ListUserBookingsRequest, context: grpc.aio.ServicerContext
         ) -> pb.ListUserBookingsResponse:
-            page = await service.list_user_bookings(request.user_id, request.page_size, request.page_token)
+            page = await service.list_user_bookings(
+                access.grpc_user(context), request.user_id, request.page_size, request.page_token
+            )
             return pb.ListUserBookingsResponse(
                 bookings=[booking_message(b) for b in page.bookings], next_page_token=page.next_page_token
             )
@@ -40,6 +45,6 @@ def servicer(service: BookingService, metrics: Metrics) -> pb_grpc.BookingServic
         async def CancelBooking(
             self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext
         ) -> pb.Booking:
-            return booking_message(await service.cancel_booking(request.booking_id))
+            return booking_message(await service.cancel_booking(access.grpc_user(context), request.booking_id))
 
     return BookingServicer()

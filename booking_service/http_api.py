@@ -1,10 +1,14 @@
 """REST adapter: the booking routes, in the proto3 JSON mapping (as gRPC-Gateway serves them).
 
+Every route needs a bearer token (`access.user`); whose bookings a caller may see or change
+is the service's rule (owner or admin).
+
 POST   /bookings                      CreateBooking -> 201, Location: /bookings/{id}
                                       (Idempotency-Key header: retries book once)
 GET    /bookings/{bookingId}          GetBooking
 DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED booking
-GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken)
+GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken);
+                                      userId `me` is the caller
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from quart import Blueprint, Response, request
 
 from booking_service.messages import booking_message
 from booking_service.service import BookingService
+from service_runtime.auth.access import Access
+from service_runtime.auth.principal import Principal
 from service_runtime.errors import InvalidArgument
 from service_runtime.protojson import parse_body, to_dict
 from service_runtime.rest import int_param, json_response, query_params, read_body
@@ -21,28 +27,35 @@ from ticketflow.booking.v1 import booking_service_pb2 as pb
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def blueprint(service: BookingService) -> Blueprint:
+def blueprint(service: BookingService, access: Access) -> Blueprint:
     routes = Blueprint("bookings", __name__)
+
+    def caller() -> Principal:
+        return access.user(request.headers.get("Authorization"))
 
     @routes.post("/bookings")
     async def create_booking() -> Response:
+        user = caller()
         body = parse_body(await read_body(), pb.CreateBookingRequest)
         key = idempotency_key(body.idempotency_key)
-        booking = await service.create_booking(body.event_id, body.user_id, body.seats, key)
+        booking = await service.create_booking(user, body.event_id, body.user_id, body.seats, key)
         return json_response(to_dict(booking_message(booking)), 201, {"Location": f"/bookings/{booking.id}"})
 
     @routes.get("/bookings/<booking_id>")
     async def get_booking(booking_id: str) -> Response:
-        return json_response(to_dict(booking_message(await service.get_booking(booking_id))))
+        return json_response(to_dict(booking_message(await service.get_booking(caller(), booking_id))))
 
     @routes.delete("/bookings/<booking_id>")
     async def cancel_booking(booking_id: str) -> Response:
-        return json_response(to_dict(booking_message(await service.cancel_booking(booking_id))))
+        return json_response(to_dict(booking_message(await service.cancel_booking(caller(), booking_id))))
 
     @routes.get("/users/<user_id>/bookings")
     async def list_user_bookings(user_id: str) -> Response:
+        user = caller()
         params = query_params("page_size", "page_token")
-        page = await service.list_user_bookings(user_id, int_param(params, "page_size"), params.get("page_token", ""))
+        page = await service.list_user_bookings(
+            user, user_id, int_param(params, "page_size"), params.get("page_token", "")
+        )
         message = pb.ListUserBookingsResponse(
             bookings=[booking_message(b) for b in page.bookings], next_page_token=page.next_page_token
         )

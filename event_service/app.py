@@ -19,6 +19,7 @@ from event_service.config import Settings
 from event_service.errors import ERRORS
 from event_service.repository import EventRepository
 from event_service.service import EventService, ReserveMany
+from service_runtime.auth.access import Access, SeatCallers
 from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
@@ -36,7 +37,9 @@ class Components:
     coalescer: ReservationCoalescer | None
 
 
-def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer | None = None) -> Components:
+def build(
+    settings: Settings, pool: AsyncConnectionPool, access: Access, grpc_server: GrpcServer | None = None
+) -> Components:
     """Everything the service serves, around an open pool (tests call this too)."""
     edge = edges(
         "event_service",
@@ -57,9 +60,9 @@ def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer
         reserve_many = coalescer.reserve_many
     service = EventService(repository, settings.limits, reserve_many)
 
-    edge.http_app.register_blueprint(http_api.blueprint(service))
+    edge.http_app.register_blueprint(http_api.blueprint(service, access))
     event_service_pb2_grpc.add_EventServiceServicer_to_server(
-        grpc_api.servicer(service, edge.metrics), edge.grpc_server.server
+        grpc_api.servicer(service, access, SeatCallers(settings.seat_callers), edge.metrics), edge.grpc_server.server
     )
     return Components(service, edge.metrics, edge.http_app, edge.grpc_server, coalescer)
 
@@ -72,13 +75,26 @@ async def run(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
 
     async def start(pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
-        await migrate(settings)
-        components = build(settings, pool, grpc_server)
+        access = await Access.start(settings.auth)
+        try:
+            await migrate(settings)
+            components = build(settings, pool, access, grpc_server)
+        except BaseException:
+            await access.close()
+            raise
 
         async def stop() -> None:
             if components.coalescer is not None:
                 await components.coalescer.close()
+            await access.close()
 
         return Started(components.http_app, stop)
 
-    await serve_service("event_service", settings.server, settings.database, [grpc_api.SERVICE_NAME], start)
+    await serve_service(
+        "event_service",
+        settings.server,
+        settings.database,
+        [grpc_api.SERVICE_NAME],
+        start,
+        settings.grpc_tls.credentials() if settings.grpc_tls else None,
+    )

@@ -1,4 +1,9 @@
-"""gRPC adapter: `ticketflow.event.v1.EventService` on top of the use cases."""
+"""gRPC adapter: `ticketflow.event.v1.EventService` on top of the use cases.
+
+Who may call what: GetEvent and ListEvents, anyone; CreateEvent, a bearer token (the use case
+wants an admin); the seat methods (ReserveSeats, ReserveSeatsBatch, ReleaseSeats,
+GetReservation), only a peer whose verified client certificate names a SEAT_CALLERS service.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import grpc
 from event_service.errors import ERRORS
 from event_service.messages import event_message, reservation_message, reserve_result
 from event_service.service import EventService
+from service_runtime.auth.access import Access, SeatCallers
 from service_runtime.errors import InvalidArgument
 from service_runtime.grpc_server import error_mapping
 from service_runtime.metrics import Metrics
@@ -18,12 +24,14 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EventService"].full_name
 MAX_BATCH = 1000
 
 
-def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceServicer:
+def servicer(
+    service: EventService, access: Access, seat_callers: SeatCallers, metrics: Metrics
+) -> pb_grpc.EventServiceServicer:
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class EventServicer(pb_grpc.EventServiceServicer):
         async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
             event = await service.create_event(
-                request.name, optional_datetime(request, "start_time"), request.total_seats
+                access.grpc_user(context), request.name, optional_datetime(request, "start_time"), request.total_seats
             )
             return event_message(event)
 
@@ -43,12 +51,14 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
         async def ReserveSeats(
             self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext
         ) -> pb.Reservation:
+            seat_callers.check(context)
             reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
             return reservation_message(reservation)
 
         async def ReserveSeatsBatch(
             self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext
         ) -> pb.ReserveSeatsBatchResponse:
+            seat_callers.check(context)
             if len(request.requests) > MAX_BATCH:
                 raise InvalidArgument("requests", f"at most {MAX_BATCH} per call, got {len(request.requests)}")
             results = await service.reserve_seats_batch([(r.booking_id, r.event_id, r.seats) for r in request.requests])
@@ -57,11 +67,13 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
         async def ReleaseSeats(
             self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
         ) -> pb.Reservation:
+            seat_callers.check(context)
             return reservation_message(await service.release_seats(request.booking_id))
 
         async def GetReservation(
             self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext
         ) -> pb.Reservation:
+            seat_callers.check(context)
             return reservation_message(await service.get_reservation(request.booking_id))
 
     return EventServicer()

@@ -1,8 +1,8 @@
 """REST adapter: the event routes, in the proto3 JSON mapping (as gRPC-Gateway serves them).
 
-    GET  /events?pageSize=&pageToken=   ListEvents
-    GET  /events/{eventId}              GetEvent
-    POST /events                        CreateEvent -> 201, Location: /events/{id}
+    GET  /events?pageSize=&pageToken=   ListEvents                                anyone
+    GET  /events/{eventId}              GetEvent                                  anyone
+    POST /events                        CreateEvent -> 201, Location: /events/{id}  an admin token
 
 Seats are taken and given back only over gRPC, by the booking service: there is no public
 route that changes a seat count.
@@ -10,16 +10,17 @@ route that changes a seat count.
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from event_service.messages import event_message
 from event_service.service import EventService
+from service_runtime.auth.access import Access
 from service_runtime.protojson import optional_datetime, parse_body, to_dict
 from service_runtime.rest import int_param, json_response, query_params, read_body
 from ticketflow.event.v1 import event_service_pb2 as pb
 
 
-def blueprint(service: EventService) -> Blueprint:
+def blueprint(service: EventService, access: Access) -> Blueprint:
     routes = Blueprint("events", __name__)
 
     @routes.get("/events")
@@ -39,8 +40,9 @@ def blueprint(service: EventService) -> Blueprint:
 
     @routes.post("/events")
     async def create_event() -> Response:
+        caller = access.user(request.headers.get("Authorization"))
         body = parse_body(await read_body(), pb.CreateEventRequest)
-        event = await service.create_event(body.name, optional_datetime(body, "start_time"), body.total_seats)
+        event = await service.create_event(caller, body.name, optional_datetime(body, "start_time"), body.total_seats)
         return json_response(to_dict(event_message(event)), 201, {"Location": f"/events/{event.id}"})
 
     return routes

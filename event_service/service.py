@@ -30,6 +30,8 @@ from event_service.domain import (
     replay_outcome,
     seat_request,
 )
+from service_runtime.auth.errors import PermissionDenied
+from service_runtime.auth.principal import Principal
 from service_runtime.errors import DomainError
 from service_runtime.validation import decode_position, encode_position, page_size, parse_uuid
 
@@ -64,7 +66,12 @@ class EventService:
         self.limits = limits
         self._reserve_many = reserve_many
 
-    async def create_event(self, name: str, start_time: datetime | None, total_seats: int) -> Event:
+    async def create_event(
+        self, caller: Principal, name: str, start_time: datetime | None, total_seats: int
+    ) -> Event:
+        """Admins create events."""
+        if not caller.is_admin:
+            raise PermissionDenied("only an admin may create events")
         return await self._store.create_event(new_event(name, start_time, total_seats, self.limits))
 
     async def get_event(self, event_id: str) -> Event:

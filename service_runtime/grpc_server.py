@@ -89,10 +89,14 @@ class GrpcServer:
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
 
-    def bind(self, address: str) -> int:
-        """Binds `host:port`; returns the port (useful with port 0). Raises OSError when taken."""
+    def bind(self, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+        """Binds `host:port`, with TLS when `credentials` are given; returns the port (useful
+        with port 0). Raises OSError when taken."""
         try:
-            port = self.server.add_insecure_port(address)
+            if credentials is None:
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, credentials)
         except RuntimeError as error:
             raise OSError(f"cannot listen on {address}: {error}") from None
         if port == 0:

@@ -20,6 +20,7 @@ import grpc
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from service_runtime.auth.errors import Unauthenticated
 from service_runtime.error_table import ErrorTable, status_body
 from service_runtime.errors import DomainError, InvalidArgument, Unavailable
 from service_runtime.metrics import CONTENT_TYPE, Metrics
@@ -65,6 +66,8 @@ def install(
         headers = {}
         if isinstance(error, Unavailable):
             headers["Retry-After"] = str(error.retry_after_seconds)
+        if isinstance(error, Unauthenticated):
+            headers["WWW-Authenticate"] = error.challenge()
         return json_response(body, status, headers)
 
     @app.errorhandler(HTTPException)

@@ -16,6 +16,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import grpc
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart
@@ -54,13 +55,18 @@ class Servers:
     """Both servers of a service. Created first, so that a port in use stops start-up before
     anything else happens; `run(app)` serves until a signal or `stop()`."""
 
-    def __init__(self, settings: ServerSettings, grpc_server: GrpcServer) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        grpc_server: GrpcServer,
+        grpc_credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
         self.settings = settings
         self._grpc = grpc_server
         self._stop = asyncio.Event()
         self._http_socket = bind_tcp(settings.host, settings.http_port, "HTTP_PORT")
         try:
-            self.grpc_port = grpc_server.bind(grpc_address(settings.host, settings.grpc_port))
+            self.grpc_port = grpc_server.bind(grpc_address(settings.host, settings.grpc_port), grpc_credentials)
         except OSError as error:
             self._http_socket.close()
             raise ListenError(f"GRPC_PORT: {error}") from None
@@ -133,10 +139,12 @@ async def serve_service(
     database: DatabaseSettings,
     grpc_services: Iterable[str],
     start: Callable[[AsyncConnectionPool, GrpcServer], Awaitable[Started]],
+    grpc_credentials: grpc.ServerCredentials | None = None,
 ) -> None:
-    """Binds, connects, `start(pool, grpc_server)`s the service, serves until a signal, stops."""
+    """Binds, connects, `start(pool, grpc_server)`s the service, serves until a signal, stops.
+    The gRPC port speaks TLS when `grpc_credentials` are given."""
     grpc_server = GrpcServer(grpc_services)
-    servers = Servers(server, grpc_server)
+    servers = Servers(server, grpc_server, grpc_credentials)
     pool = await open_pool(database, name=name)
     try:
         started = await start(pool, grpc_server)
