@@ -18,6 +18,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from service_runtime.auth.errors import PermissionDenied, Unauthenticated
 from service_runtime.errors import DomainError, InvalidArgument, NotFound, Unavailable
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -34,6 +35,8 @@ class ErrorSpec:
 BASE_ERRORS: Mapping[type[DomainError], ErrorSpec] = {
     InvalidArgument: ErrorSpec(400, grpc.StatusCode.INVALID_ARGUMENT, "FIELD_INVALID"),
     NotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
+    Unauthenticated: ErrorSpec(401, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    PermissionDenied: ErrorSpec(403, grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
     Unavailable: ErrorSpec(503, grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
     DomainError: ErrorSpec(400, grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
 }
