@@ -63,7 +63,4 @@ def bearer_token_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | Non
 
 def www_authenticate(error: Unauthenticated, realm: str = REALM) -> str:
     """The `WWW-Authenticate` value for a 401: `Bearer realm="..."`, plus the RFC 6750 error."""
-    challenge = f'Bearer realm="{realm}"'
-    if error.error is not None:
-        challenge += f', error="{error.error}"'
-    return challenge
+    return error.challenge(realm)

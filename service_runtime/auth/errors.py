@@ -33,6 +33,14 @@ class Unauthenticated(DomainError):
         self.reason = reason
         self.error: str | None = None if reason is TokenProblem.MISSING else "invalid_token"
 
+    def challenge(self, realm: str = "ticketflow") -> str:
+        """The RFC 6750 `WWW-Authenticate` value of this refusal: `Bearer realm="..."`, plus the
+        error code when a token was presented."""
+        challenge = f'Bearer realm="{realm}"'
+        if self.error is not None:
+            challenge += f', error="{self.error}"'
+        return challenge
+
 
 class PermissionDenied(DomainError):
     """A verified caller asked for something its identity does not allow."""
