@@ -19,15 +19,24 @@ from booking_service.domain import (
     RejectReason,
     SeatOutcome,
     SoldOut,
+    UserLimitReached,
+    bookings_owner,
     check_cancellable,
+    may_see,
     check_same_request,
     new_booking,
     outcome,
     settled_status,
+    within_user_limit,
 )
+from service_runtime.auth.errors import PermissionDenied
+from service_runtime.auth.principal import Principal
 from service_runtime.errors import InvalidArgument
 
-LIMITS = Limits(max_seats_per_booking=4)
+LIMITS = Limits(max_seats_per_booking=4, max_seats_per_user_per_event=6)
+ALICE = Principal("alice")
+BOB = Principal("bob")
+ADMIN = Principal("root", is_admin=True)
 EVENT = str(uuid.uuid4())
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -41,7 +50,6 @@ def _booking(status: BookingStatus, reason: RejectReason | None = None) -> Booki
     [
         ("", "alice", 1, "", "event_id"),
         ("123", "alice", 1, "", "event_id"),
-        (EVENT, "", 1, "", "user_id"),
         (EVENT, "a" * 65, 1, "", "user_id"),
         (EVENT, "tab\there", 1, "", "user_id"),
         (EVENT, "alice", -1, "", "seats"),
@@ -52,26 +60,26 @@ def _booking(status: BookingStatus, reason: RejectReason | None = None) -> Booki
 )
 def test_bad_requests_name_the_field(event: str, user: str, seats: int, key: str, field: str) -> None:
     with pytest.raises(InvalidArgument) as error:
-        new_booking(event, user, seats, key, LIMITS)
+        new_booking(ADMIN, event, user, seats, key, LIMITS)
     assert error.value.field == field
 
 
 def test_zero_seats_means_one() -> None:
-    assert new_booking(EVENT, "alice", 0, "", LIMITS).seats == 1
+    assert new_booking(ADMIN, EVENT, "alice", 0, "", LIMITS).seats == 1
 
 
 def test_a_key_comes_with_a_hash_of_the_request() -> None:
-    keyed = new_booking(EVENT, "alice", 2, "k", LIMITS)
+    keyed = new_booking(ADMIN, EVENT, "alice", 2, "k", LIMITS)
     assert keyed.idempotency_key == "k" and keyed.request_hash is not None
-    plain = new_booking(EVENT, "alice", 2, "", LIMITS)
+    plain = new_booking(ADMIN, EVENT, "alice", 2, "", LIMITS)
     assert plain.idempotency_key is None and plain.request_hash is None
 
 
 def test_a_retry_must_repeat_the_request() -> None:
-    first = new_booking(EVENT, "alice", 2, "k", LIMITS)
+    first = new_booking(ADMIN, EVENT, "alice", 2, "k", LIMITS)
     existing = replace(_booking(BookingStatus.CONFIRMED), request_hash=first.request_hash, idempotency_key="k")
-    check_same_request(existing, new_booking(EVENT, "alice", 2, "k", LIMITS))
-    for changed in (new_booking(EVENT, "bob", 2, "k", LIMITS), new_booking(EVENT, "alice", 3, "k", LIMITS)):
+    check_same_request(existing, new_booking(ADMIN, EVENT, "alice", 2, "k", LIMITS))
+    for changed in (new_booking(ADMIN, EVENT, "bob", 2, "k", LIMITS), new_booking(ADMIN, EVENT, "alice", 3, "k", LIMITS)):
         with pytest.raises(IdempotencyKeyReused):
             check_same_request(existing, changed)
 
@@ -98,22 +106,60 @@ def test_what_the_event_service_holds_decides_the_status(
         (RejectReason.SOLD_OUT, SoldOut),
         (RejectReason.EVENT_NOT_FOUND, EventNotFound),
         (RejectReason.ABANDONED, BookingAbandoned),
+        (RejectReason.USER_LIMIT_REACHED, UserLimitReached),
     ],
 )
 def test_rejected_bookings_answer_with_their_reason(reason: RejectReason, error: type[Exception]) -> None:
     booking = _booking(BookingStatus.REJECTED, reason)
     with pytest.raises(error) as raised:
-        outcome(booking)
+        outcome(booking, LIMITS)
     assert raised.value.metadata["booking_id"] == str(booking.id)  # type: ignore[attr-defined]
 
 
 def test_confirmed_and_cancelled_bookings_answer_with_the_booking() -> None:
     for status in (BookingStatus.CONFIRMED, BookingStatus.CANCELLED):
         booking = _booking(status)
-        assert outcome(booking) is booking
+        assert outcome(booking, LIMITS) is booking
 
 
 @pytest.mark.parametrize("status", [BookingStatus.PENDING, BookingStatus.REJECTED])
 def test_only_booked_seats_can_be_cancelled(status: BookingStatus) -> None:
     with pytest.raises(NotCancellable):
         check_cancellable(_booking(status, RejectReason.SOLD_OUT if status is BookingStatus.REJECTED else None))
+
+
+def test_a_user_books_for_themselves_by_default() -> None:
+    assert new_booking(ALICE, EVENT, "", 1, "", LIMITS).user_id == "alice"
+    assert new_booking(ALICE, EVENT, "alice", 1, "", LIMITS).user_id == "alice"
+
+
+def test_only_an_admin_books_for_someone_else() -> None:
+    with pytest.raises(PermissionDenied):
+        new_booking(ALICE, EVENT, "bob", 1, "", LIMITS)
+    assert new_booking(ADMIN, EVENT, "bob", 1, "", LIMITS).user_id == "bob"
+
+
+def test_a_booking_is_seen_by_its_owner_and_admins_only() -> None:
+    booking = _booking(BookingStatus.CONFIRMED)
+    assert may_see(ALICE, booking) and may_see(ADMIN, booking)
+    assert not may_see(BOB, booking)
+
+
+def test_listings_are_the_callers_own_unless_an_admin_asks() -> None:
+    assert bookings_owner(ALICE, "me") == "alice" and bookings_owner(ALICE, "alice") == "alice"
+    assert bookings_owner(ADMIN, "bob") == "bob"
+    with pytest.raises(PermissionDenied):
+        bookings_owner(ALICE, "bob")
+
+
+def test_the_user_limit_is_decided_in_arrival_order_per_user_and_event() -> None:
+    other_event = uuid.uuid4()
+    news = [
+        new_booking(ALICE, EVENT, "", 4, "", LIMITS),  # 2 held + 4 = 6: fits
+        new_booking(ALICE, EVENT, "", 1, "", LIMITS),  # 7: over
+        new_booking(ALICE, str(other_event), "", 4, "", LIMITS),  # another event: its own count
+        new_booking(BOB, EVENT, "", 4, "", LIMITS),  # another user: their own count
+        new_booking(BOB, EVENT, "", 2, "", LIMITS),  # 6: fits
+    ]
+    held = {("alice", uuid.UUID(EVENT)): 2}
+    assert within_user_limit(held, news, LIMITS.max_seats_per_user_per_event) == [True, False, True, True, True]

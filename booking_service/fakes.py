@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from booking_service.domain import (
+    HOLDING,
     Booking,
     BookingStatus,
     NewBooking,
@@ -18,6 +19,7 @@ from booking_service.domain import (
     SeatsRejected,
     SeatsUnavailable,
     Settlement,
+    within_user_limit,
 )
 from service_runtime.batching import Failed
 
@@ -28,12 +30,19 @@ class FakeStore:
         self.writes = 0
         self.statements = 0
 
-    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]:
+    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | None | Failed]:
         self.statements += 1
-        return [self._insert(new) for new in news]
+        held: dict[tuple[str, uuid.UUID], int] = {}
+        for b in self.rows.values():
+            if b.status in HOLDING:
+                held[(b.user_id, b.event_id)] = held.get((b.user_id, b.event_id), 0) + b.seats
+        allowed = within_user_limit(held, news, user_limit)
+        return [self._insert(new, ok) for new, ok in zip(news, allowed, strict=True)]
 
-    def _insert(self, new: NewBooking) -> Booking | None:
-        if new.idempotency_key and any(b.idempotency_key == new.idempotency_key for b in self.rows.values()):
+    def _insert(self, new: NewBooking, allowed: bool) -> Booking | None:
+        if new.idempotency_key and any(
+            (b.user_id, b.idempotency_key) == (new.user_id, new.idempotency_key) for b in self.rows.values()
+        ):
             return None
         now = datetime.now(UTC)
         booking = Booking(
@@ -41,8 +50,8 @@ class FakeStore:
             new.user_id,
             new.event_id,
             new.seats,
-            BookingStatus.PENDING,
-            None,
+            BookingStatus.PENDING if allowed else BookingStatus.REJECTED,
+            None if allowed else RejectReason.USER_LIMIT_REACHED,
             new.idempotency_key,
             new.request_hash,
             now,
@@ -55,8 +64,12 @@ class FakeStore:
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         return self.rows.get(booking_id)
 
-    async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]:
-        return {b.idempotency_key: b for b in self.rows.values() if b.idempotency_key in keys}
+    async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]:
+        return {
+            (b.user_id, b.idempotency_key): b
+            for b in self.rows.values()
+            if b.idempotency_key is not None and (b.user_id, b.idempotency_key) in keys
+        }
 
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
         self.statements += 1

@@ -15,6 +15,8 @@ from booking_service.repository import BookingRepository
 from service_runtime.batching import Failed
 
 EVENT = uuid.uuid4()
+# High enough not to matter, except where a test is about it.
+LIMIT = 1000
 
 
 def _new(user: str = "alice", key: str | None = None, seats: int = 1) -> NewBooking:
@@ -22,7 +24,7 @@ def _new(user: str = "alice", key: str | None = None, seats: int = 1) -> NewBook
 
 
 async def _insert(repo: BookingRepository, new: NewBooking) -> Booking | None | Failed:
-    [result] = await repo.insert_pending([new])
+    [result] = await repo.insert_pending([new], LIMIT)
     return result
 
 
@@ -31,7 +33,7 @@ async def test_a_pending_booking_is_stored_and_read_back(repo: BookingRepository
     stored = await _insert(repo, new)
     assert isinstance(stored, Booking) and stored.status is BookingStatus.PENDING
     assert await repo.get(new.id) == stored
-    assert await repo.get_by_keys(["k1", "unknown"]) == {"k1": stored}
+    assert await repo.get_by_keys([("alice", "k1"), ("bob", "k1")]) == {("alice", "k1"): stored}
 
 
 async def test_one_booking_per_idempotency_key_even_when_racing(repo: BookingRepository) -> None:
@@ -39,15 +41,20 @@ async def test_one_booking_per_idempotency_key_even_when_racing(repo: BookingRep
     assert sum(r is not None for r in results) == 1
 
 
+async def test_idempotency_keys_are_per_user(repo: BookingRepository) -> None:
+    results = await repo.insert_pending([_new("alice", key="order-1"), _new("bob", key="order-1")], LIMIT)
+    assert all(isinstance(r, Booking) for r in results)
+
+
 async def test_one_booking_per_idempotency_key_within_a_statement(repo: BookingRepository) -> None:
     news = [_new(key="same") for _ in range(5)] + [_new(key="other")]
-    results = await repo.insert_pending(news)
+    results = await repo.insert_pending(news, LIMIT)
     assert [r is not None for r in results] == [True, False, False, False, False, True]
 
 
 async def test_a_batch_keeps_its_order_and_writes_one_row_each(repo: BookingRepository, dsn: str) -> None:
     news = [_new(f"user-{n}") for n in range(100)]
-    results = await repo.insert_pending(news)
+    results = await repo.insert_pending(news, LIMIT)
     assert [r.id for r in results if isinstance(r, Booking)] == [n.id for n in news]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT count(*) FROM bookings WHERE status = 'PENDING'").fetchone() == (100,)
@@ -56,14 +63,14 @@ async def test_a_batch_keeps_its_order_and_writes_one_row_each(repo: BookingRepo
 async def test_a_bad_row_fails_only_its_own_request(repo: BookingRepository) -> None:
     good = [_new() for _ in range(5)]
     bad = _new(user="x" * 100)  # over the column's CHECK: the batch is redone row by row
-    results = await repo.insert_pending([*good, bad])
+    results = await repo.insert_pending([*good, bad], LIMIT)
     assert all(isinstance(r, Booking) for r in results[:5])
     assert isinstance(results[5], Failed) and isinstance(results[5].error, psycopg.errors.CheckViolation)
 
 
 async def test_settlements_apply_only_to_pending_bookings(repo: BookingRepository) -> None:
     news = [_new() for _ in range(6)]
-    await repo.insert_pending(news)
+    await repo.insert_pending(news, LIMIT)
     # One was settled by someone else first (say, the reconciler).
     await repo.transition(news[0].id, [BookingStatus.PENDING], BookingStatus.REJECTED, RejectReason.ABANDONED)
     settlements = [(n.id, BookingStatus.CONFIRMED, None) for n in news]
@@ -154,3 +161,26 @@ async def test_a_request_cannot_confirm_while_the_reconciler_holds_the_booking(r
     assert await confirm is None  # re-checked after the lock: no longer PENDING
     stored = await repo.get(new.id)
     assert stored is not None and stored.status is BookingStatus.REJECTED
+
+
+async def test_racing_batches_never_take_a_user_past_the_cap(repo: BookingRepository, dsn: str) -> None:
+    # 20 concurrent statements (each its own connection, as from several replicas) of
+    # 2 single-seat requests each, all by alice for one event, against a cap of 5.
+    results = await asyncio.gather(*(repo.insert_pending([_new(), _new()], 5) for _ in range(20)))
+    statuses = [r.status for batch in results for r in batch if isinstance(r, Booking)]
+    assert statuses.count(BookingStatus.PENDING) == 5 and statuses.count(BookingStatus.REJECTED) == 35
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM bookings WHERE status = 'REJECTED' AND reject_reason = 'USER_LIMIT_REACHED'"
+        ).fetchone()
+    assert row == (35,)
+
+
+async def test_only_seats_still_held_count_against_the_cap(repo: BookingRepository) -> None:
+    first, second = await repo.insert_pending([_new(seats=2), _new(seats=2)], 4)
+    assert isinstance(first, Booking) and isinstance(second, Booking)
+    await repo.settle([(first.id, BookingStatus.REJECTED, RejectReason.SOLD_OUT)])
+    [third] = await repo.insert_pending([_new(seats=2)], 4)
+    [fourth] = await repo.insert_pending([_new(seats=1)], 4)
+    assert isinstance(third, Booking) and third.status is BookingStatus.PENDING
+    assert isinstance(fourth, Booking) and fourth.reject_reason is RejectReason.USER_LIMIT_REACHED

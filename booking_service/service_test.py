@@ -11,6 +11,7 @@ import pytest
 from booking_service.domain import (
     Booking,
     BookingAbandoned,
+    BookingNotFound,
     BookingStatus,
     EventServiceUnavailable,
     IdempotencyKeyReused,
@@ -18,14 +19,20 @@ from booking_service.domain import (
     NotCancellable,
     RejectReason,
     SoldOut,
+    UserLimitReached,
 )
 from booking_service.fakes import FakeSeats, FakeStore
 from booking_service.reconciler import Reconciler
 from booking_service.service import BookingService
+from service_runtime.auth.errors import PermissionDenied
+from service_runtime.auth.principal import Principal
 from service_runtime.errors import InvalidArgument
 from service_runtime.tasks import DetachedTasks
 
 EVENT = uuid.uuid4()
+ALICE = Principal("alice")
+BOB = Principal("bob")
+ADMIN = Principal("root", is_admin=True)
 
 
 @pytest.fixture
@@ -40,7 +47,7 @@ def seats() -> FakeSeats:
 
 @pytest.fixture
 def service(store: FakeStore, seats: FakeSeats) -> BookingService:
-    return BookingService(store, seats, Limits(max_seats_per_booking=5), DetachedTasks())
+    return BookingService(store, seats, Limits(max_seats_per_booking=5, max_seats_per_user_per_event=4), DetachedTasks())
 
 
 def reconciler(store: FakeStore, seats: FakeSeats) -> Reconciler:
@@ -48,14 +55,14 @@ def reconciler(store: FakeStore, seats: FakeSeats) -> Reconciler:
 
 
 async def test_a_booking_is_confirmed_when_its_seats_are_reserved(service: BookingService, seats: FakeSeats) -> None:
-    booking = await service.create_booking(str(EVENT), "alice", 2, "")
+    booking = await service.create_booking(ALICE, str(EVENT), "", 2, "")
     assert booking.status is BookingStatus.CONFIRMED
     assert seats.available[EVENT] == 1
 
 
 async def test_sold_out_rejects_the_booking(service: BookingService, store: FakeStore) -> None:
     with pytest.raises(SoldOut) as error:
-        await service.create_booking(str(EVENT), "alice", 4, "")
+        await service.create_booking(ALICE, str(EVENT), "", 4, "")
     booking = store.rows[uuid.UUID(error.value.metadata["booking_id"])]
     assert (booking.status, booking.reject_reason) == (BookingStatus.REJECTED, RejectReason.SOLD_OUT)
 
@@ -64,7 +71,7 @@ async def test_bad_input_never_reaches_storage_or_seats(
     service: BookingService, store: FakeStore, seats: FakeSeats
 ) -> None:
     with pytest.raises(InvalidArgument):
-        await service.create_booking(str(EVENT), "", 1, "")
+        await service.create_booking(ALICE, str(EVENT), "\t", 1, "")
     assert store.writes == 0 and seats.calls == []
 
 
@@ -73,11 +80,11 @@ async def test_event_service_down_leaves_the_booking_pending(
 ) -> None:
     seats.up = False
     with pytest.raises(EventServiceUnavailable) as error:
-        await service.create_booking(str(EVENT), "alice", 1, "key")
+        await service.create_booking(ALICE, str(EVENT), "", 1, "key")
     assert error.value.retry_after_seconds >= 1
     assert [b.status for b in store.rows.values()] == [BookingStatus.PENDING]
     seats.up = True
-    retried = await service.create_booking(str(EVENT), "alice", 1, "key")
+    retried = await service.create_booking(ALICE, str(EVENT), "", 1, "key")
     assert retried.id == uuid.UUID(error.value.metadata["booking_id"])
     assert retried.status is BookingStatus.CONFIRMED and seats.available[EVENT] == 2
 
@@ -85,26 +92,26 @@ async def test_event_service_down_leaves_the_booking_pending(
 async def test_a_retry_returns_the_first_outcome_without_booking_again(
     service: BookingService, store: FakeStore, seats: FakeSeats
 ) -> None:
-    first = await service.create_booking(str(EVENT), "alice", 1, "key")
-    again = await service.create_booking(str(EVENT), "alice", 1, "key")
+    first = await service.create_booking(ALICE, str(EVENT), "", 1, "key")
+    again = await service.create_booking(ALICE, str(EVENT), "", 1, "key")
     assert again == first and len(store.rows) == 1 and seats.available[EVENT] == 2
     with pytest.raises(IdempotencyKeyReused):
-        await service.create_booking(str(EVENT), "alice", 2, "key")
+        await service.create_booking(ALICE, str(EVENT), "", 2, "key")
 
 
 async def test_cancel_gives_seats_back_once(service: BookingService, seats: FakeSeats) -> None:
-    booking = await service.create_booking(str(EVENT), "alice", 2, "")
-    cancelled = await service.cancel_booking(str(booking.id))
+    booking = await service.create_booking(ALICE, str(EVENT), "", 2, "")
+    cancelled = await service.cancel_booking(ALICE, str(booking.id))
     assert cancelled.status is BookingStatus.CANCELLED and seats.available[EVENT] == 3
-    again = await service.cancel_booking(str(booking.id))
+    again = await service.cancel_booking(ALICE, str(booking.id))
     assert again.status is BookingStatus.CANCELLED and seats.calls.count("release") == 1
 
 
 async def test_a_rejected_booking_cannot_be_cancelled(service: BookingService) -> None:
     with pytest.raises(SoldOut) as error:
-        await service.create_booking(str(EVENT), "alice", 4, "")
+        await service.create_booking(ALICE, str(EVENT), "", 4, "")
     with pytest.raises(NotCancellable):
-        await service.cancel_booking(error.value.metadata["booking_id"])
+        await service.cancel_booking(ALICE, error.value.metadata["booking_id"])
 
 
 async def test_reconciler_confirms_a_pending_booking_whose_seats_are_reserved(
@@ -112,7 +119,7 @@ async def test_reconciler_confirms_a_pending_booking_whose_seats_are_reserved(
 ) -> None:
     seats.up = False
     with pytest.raises(EventServiceUnavailable) as error:
-        await service.create_booking(str(EVENT), "alice", 1, "")
+        await service.create_booking(ALICE, str(EVENT), "", 1, "")
     booking_id = uuid.UUID(error.value.metadata["booking_id"])
     seats.up = True
     # The reservation landed after all (say, the reply was lost).
@@ -126,7 +133,7 @@ async def test_reconciler_releases_then_rejects_a_booking_with_nothing_reserved(
 ) -> None:
     seats.up = False
     with pytest.raises(EventServiceUnavailable) as error:
-        await service.create_booking(str(EVENT), "alice", 1, "key")
+        await service.create_booking(ALICE, str(EVENT), "", 1, "key")
     booking_id = uuid.UUID(error.value.metadata["booking_id"])
     seats.up = True
     seats.calls.clear()
@@ -138,14 +145,14 @@ async def test_reconciler_releases_then_rejects_a_booking_with_nothing_reserved(
     )
     # The released id blocks the late reservation, and a retry with the key says so.
     with pytest.raises(BookingAbandoned):
-        await service.create_booking(str(EVENT), "alice", 1, "key")
+        await service.create_booking(ALICE, str(EVENT), "", 1, "key")
     assert seats.available[EVENT] == 3
 
 
 async def test_reconciler_finishes_a_half_done_cancel(
     store: FakeStore, seats: FakeSeats, service: BookingService
 ) -> None:
-    booking = await service.create_booking(str(EVENT), "alice", 2, "")
+    booking = await service.create_booking(ALICE, str(EVENT), "", 2, "")
     await store.transition(booking.id, [BookingStatus.CONFIRMED], BookingStatus.CANCELLING)
     assert await reconciler(store, seats).run_once() == 1
     assert store.rows[booking.id].status is BookingStatus.CANCELLED and seats.available[EVENT] == 3
@@ -156,7 +163,7 @@ async def test_reconciler_leaves_bookings_for_later_while_the_event_service_is_d
 ) -> None:
     seats.up = False
     with pytest.raises(EventServiceUnavailable):
-        await service.create_booking(str(EVENT), "alice", 1, "")
+        await service.create_booking(ALICE, str(EVENT), "", 1, "")
     assert await reconciler(store, seats).run_once() == 0
     assert [b.status for b in store.rows.values()] == [BookingStatus.PENDING]
 
@@ -165,7 +172,7 @@ async def test_concurrent_requests_share_one_batch_and_the_earliest_get_the_last
     service: BookingService, store: FakeStore, seats: FakeSeats
 ) -> None:
     results = await asyncio.gather(
-        *(service.create_booking(str(EVENT), f"user-{n}", 1, "") for n in range(6)), return_exceptions=True
+        *(service.create_booking(Principal(f"user-{n}"), str(EVENT), "", 1, "") for n in range(6)), return_exceptions=True
     )
     assert [isinstance(r, Booking) for r in results] == [True] * 3 + [False] * 3
     assert all(isinstance(r, SoldOut) for r in results[3:])
@@ -174,7 +181,7 @@ async def test_concurrent_requests_share_one_batch_and_the_earliest_get_the_last
 
 
 async def test_duplicates_within_a_batch_reserve_once(service: BookingService, seats: FakeSeats) -> None:
-    first, *again = await asyncio.gather(*(service.create_booking(str(EVENT), "alice", 2, "key") for _ in range(4)))
+    first, *again = await asyncio.gather(*(service.create_booking(ALICE, str(EVENT), "", 2, "key") for _ in range(4)))
     assert all(b == first for b in again)
     assert seats.available[EVENT] == 1 and sum(seats.batches) == 1
 
@@ -182,11 +189,71 @@ async def test_duplicates_within_a_batch_reserve_once(service: BookingService, s
 async def test_an_unreachable_event_service_fails_only_the_unsettled_requests(
     service: BookingService, seats: FakeSeats
 ) -> None:
-    settled = await service.create_booking(str(EVENT), "alice", 1, "settled")
+    settled = await service.create_booking(ALICE, str(EVENT), "", 1, "settled")
     seats.up = False
     results = await asyncio.gather(
-        service.create_booking(str(EVENT), "alice", 1, "settled"),
-        service.create_booking(str(EVENT), "bob", 1, "new"),
+        service.create_booking(ALICE, str(EVENT), "", 1, "settled"),
+        service.create_booking(BOB, str(EVENT), "", 1, "new"),
         return_exceptions=True,
     )
     assert results[0] == settled and isinstance(results[1], EventServiceUnavailable)
+
+
+async def test_another_users_booking_does_not_exist_for_them(
+    service: BookingService, store: FakeStore, seats: FakeSeats
+) -> None:
+    booking = await service.create_booking(ALICE, str(EVENT), "", 1, "")
+    for call in (service.get_booking, service.cancel_booking):
+        with pytest.raises(BookingNotFound) as error:
+            await call(BOB, str(booking.id))
+        assert error.value.message == f"booking {booking.id} not found"
+    assert store.rows[booking.id].status is BookingStatus.CONFIRMED and seats.calls.count("release") == 0
+
+
+async def test_an_admin_sees_and_cancels_anyones_booking(service: BookingService) -> None:
+    booking = await service.create_booking(ALICE, str(EVENT), "", 1, "")
+    assert await service.get_booking(ADMIN, str(booking.id)) == booking
+    assert (await service.cancel_booking(ADMIN, str(booking.id))).status is BookingStatus.CANCELLED
+
+
+async def test_an_admin_books_on_behalf_of_a_user_and_nobody_else_does(service: BookingService, store: FakeStore) -> None:
+    booking = await service.create_booking(ADMIN, str(EVENT), "alice", 1, "")
+    assert booking.user_id == "alice"
+    with pytest.raises(PermissionDenied):
+        await service.create_booking(BOB, str(EVENT), "alice", 1, "")
+    assert len(store.rows) == 1
+
+
+async def test_users_list_their_own_bookings_and_admins_anyones(service: BookingService) -> None:
+    mine = await service.create_booking(ALICE, str(EVENT), "", 1, "")
+    assert [b.id for b in (await service.list_user_bookings(ALICE, "me", 0, "")).bookings] == [mine.id]
+    assert [b.id for b in (await service.list_user_bookings(ADMIN, "alice", 0, "")).bookings] == [mine.id]
+    with pytest.raises(PermissionDenied):
+        await service.list_user_bookings(BOB, "alice", 0, "")
+
+
+async def test_a_user_cannot_hold_more_than_the_cap_of_one_event(
+    service: BookingService, store: FakeStore, seats: FakeSeats
+) -> None:
+    seats.available[EVENT] = 100
+    first = await service.create_booking(ALICE, str(EVENT), "", 3, "")
+    with pytest.raises(UserLimitReached) as error:
+        await service.create_booking(ALICE, str(EVENT), "", 2, "over")
+    assert error.value.metadata["limit"] == "4" and seats.available[EVENT] == 97
+    # The refusal is the request's outcome: a retry gets it again, and takes nothing.
+    with pytest.raises(UserLimitReached):
+        await service.create_booking(ALICE, str(EVENT), "", 2, "over")
+    assert (await service.create_booking(BOB, str(EVENT), "", 2, "")).status is BookingStatus.CONFIRMED
+    # Cancelled seats no longer count.
+    await service.cancel_booking(ALICE, str(first.id))
+    assert (await service.create_booking(ALICE, str(EVENT), "", 4, "")).status is BookingStatus.CONFIRMED
+
+
+async def test_concurrent_requests_of_one_user_never_pass_the_cap(service: BookingService, seats: FakeSeats) -> None:
+    seats.available[EVENT] = 100
+    results = await asyncio.gather(
+        *(service.create_booking(ALICE, str(EVENT), "", 1, "") for _ in range(10)), return_exceptions=True
+    )
+    assert sum(isinstance(r, Booking) for r in results) == 4
+    assert all(isinstance(r, UserLimitReached) for r in results if not isinstance(r, Booking))
+    assert seats.available[EVENT] == 96
