@@ -208,9 +208,7 @@ def bookings_owner(caller: Principal, user_id: str) -> str:
     return user
 
 
-def within_user_limit(
-    held: Mapping[tuple[str, uuid.UUID], int], news: Sequence[NewBooking], limit: int
-) -> list[bool]:
+def within_user_limit(held: Mapping[tuple[str, uuid.UUID], int], news: Sequence[NewBooking], limit: int) -> list[bool]:
     """Which requests stay within the per-user cap, decided in arrival order: `held` is what
     each (user, event) already holds; a request that fits takes its seats, one that does not
     is refused and takes nothing."""

@@ -22,8 +22,8 @@ from booking_service.domain import (
     UserLimitReached,
     bookings_owner,
     check_cancellable,
-    may_see,
     check_same_request,
+    may_see,
     new_booking,
     outcome,
     settled_status,
@@ -79,7 +79,10 @@ def test_a_retry_must_repeat_the_request() -> None:
     first = new_booking(ADMIN, EVENT, "alice", 2, "k", LIMITS)
     existing = replace(_booking(BookingStatus.CONFIRMED), request_hash=first.request_hash, idempotency_key="k")
     check_same_request(existing, new_booking(ADMIN, EVENT, "alice", 2, "k", LIMITS))
-    for changed in (new_booking(ADMIN, EVENT, "bob", 2, "k", LIMITS), new_booking(ADMIN, EVENT, "alice", 3, "k", LIMITS)):
+    for changed in (
+        new_booking(ADMIN, EVENT, "bob", 2, "k", LIMITS),
+        new_booking(ADMIN, EVENT, "alice", 3, "k", LIMITS),
+    ):
         with pytest.raises(IdempotencyKeyReused):
             check_same_request(existing, changed)
 

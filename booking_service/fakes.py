@@ -30,7 +30,7 @@ class FakeStore:
         self.writes = 0
         self.statements = 0
 
-    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | None | Failed]:
+    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | Failed | None]:
         self.statements += 1
         held: dict[tuple[str, uuid.UUID], int] = {}
         for b in self.rows.values():

@@ -208,7 +208,7 @@ class BookingRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | None | Failed]:
+    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | Failed | None]:
         """Records the requests, in one transaction: PENDING, or REJECTED (USER_LIMIT_REACHED)
         when it would take its user past `user_limit` seats of the event. Per request, in
         order: its new booking, None when its user's idempotency key is taken, or `Failed`

@@ -39,9 +39,9 @@ from booking_service.domain import (
     bookings_owner,
     check_cancellable,
     check_same_request,
+    may_see,
     new_booking,
     outcome,
-    may_see,
     parse_booking_id,
     settled_status,
 )
@@ -53,7 +53,7 @@ from service_runtime.validation import decode_position, encode_position, page_si
 
 
 class Store(Protocol):
-    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | None | Failed]: ...
+    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | Failed | None]: ...
     async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]: ...
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]: ...
     async def get(self, booking_id: uuid.UUID) -> Booking | None: ...
@@ -134,7 +134,9 @@ class BookingService:
         booking as it stands at the end, or the error that fails only that request."""
         recorded = await self._record(news)
         # A booking asked for twice in one batch (concurrent retries) is reserved once.
-        pending = list({b.id: b for b in recorded if isinstance(b, Booking) and b.status is BookingStatus.PENDING}.values())
+        pending = list(
+            {b.id: b for b in recorded if isinstance(b, Booking) and b.status is BookingStatus.PENDING}.values()
+        )
         if not pending:
             return recorded
         try:

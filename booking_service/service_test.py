@@ -47,7 +47,9 @@ def seats() -> FakeSeats:
 
 @pytest.fixture
 def service(store: FakeStore, seats: FakeSeats) -> BookingService:
-    return BookingService(store, seats, Limits(max_seats_per_booking=5, max_seats_per_user_per_event=4), DetachedTasks())
+    return BookingService(
+        store, seats, Limits(max_seats_per_booking=5, max_seats_per_user_per_event=4), DetachedTasks()
+    )
 
 
 def reconciler(store: FakeStore, seats: FakeSeats) -> Reconciler:
@@ -172,7 +174,8 @@ async def test_concurrent_requests_share_one_batch_and_the_earliest_get_the_last
     service: BookingService, store: FakeStore, seats: FakeSeats
 ) -> None:
     results = await asyncio.gather(
-        *(service.create_booking(Principal(f"user-{n}"), str(EVENT), "", 1, "") for n in range(6)), return_exceptions=True
+        *(service.create_booking(Principal(f"user-{n}"), str(EVENT), "", 1, "") for n in range(6)),
+        return_exceptions=True,
     )
     assert [isinstance(r, Booking) for r in results] == [True] * 3 + [False] * 3
     assert all(isinstance(r, SoldOut) for r in results[3:])
@@ -216,7 +219,9 @@ async def test_an_admin_sees_and_cancels_anyones_booking(service: BookingService
     assert (await service.cancel_booking(ADMIN, str(booking.id))).status is BookingStatus.CANCELLED
 
 
-async def test_an_admin_books_on_behalf_of_a_user_and_nobody_else_does(service: BookingService, store: FakeStore) -> None:
+async def test_an_admin_books_on_behalf_of_a_user_and_nobody_else_does(
+    service: BookingService, store: FakeStore
+) -> None:
     booking = await service.create_booking(ADMIN, str(EVENT), "alice", 1, "")
     assert booking.user_id == "alice"
     with pytest.raises(PermissionDenied):

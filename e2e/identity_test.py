@@ -30,18 +30,18 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tools.devkeys.certificates import DevTls, dev_tls
-from tools.devkeys.identity import DevIdentity, dev_identity, mint_token
-from tools.stack.services import BOOKING, launch
-from tools.stack.environment import service_environment
-from tools.stack.stack import Stack
-from tools.testing.launch import running_stack
-from tools.embedded_postgres.server import free_port
-from tools.testing.postgres import PostgresServer
 from ticketflow.booking.v1 import booking_service_pb2 as bpb
 from ticketflow.booking.v1 import booking_service_pb2_grpc as bpb_grpc
 from ticketflow.event.v1 import event_service_pb2 as epb
 from ticketflow.event.v1 import event_service_pb2_grpc as epb_grpc
+from tools.devkeys.certificates import DevTls, dev_tls
+from tools.devkeys.identity import DevIdentity, dev_identity, mint_token
+from tools.embedded_postgres.server import free_port
+from tools.stack.environment import service_environment
+from tools.stack.services import BOOKING, launch
+from tools.stack.stack import Stack
+from tools.testing.launch import running_stack
+from tools.testing.postgres import PostgresServer
 
 # Credentials that must be refused with 401 / UNAUTHENTICATED, by name.
 BAD = (
@@ -291,7 +291,9 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
                 metadata=md,
                 timeout=10,
             ),
-            "GetEvent": lambda md, _: event_stub.GetEvent(epb.GetEventRequest(event_id=event_id), metadata=md, timeout=10),
+            "GetEvent": lambda md, _: event_stub.GetEvent(
+                epb.GetEventRequest(event_id=event_id), metadata=md, timeout=10
+            ),
             "ListEvents": lambda md, _: event_stub.ListEvents(epb.ListEventsRequest(), metadata=md, timeout=10),
         }
         for case in ALL:

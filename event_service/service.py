@@ -66,9 +66,7 @@ class EventService:
         self.limits = limits
         self._reserve_many = reserve_many
 
-    async def create_event(
-        self, caller: Principal, name: str, start_time: datetime | None, total_seats: int
-    ) -> Event:
+    async def create_event(self, caller: Principal, name: str, start_time: datetime | None, total_seats: int) -> Event:
         """Admins create events."""
         if not caller.is_admin:
             raise PermissionDenied("only an admin may create events")
