@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf import timestamp_pb2
 
 from ticketflow.booking.v1 import booking_service_pb2 as bpb
 from ticketflow.booking.v1 import booking_service_pb2_grpc as bpb_grpc
@@ -137,7 +138,8 @@ def dev_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def stack(postgresql_server: PostgresServer, tmp_path: Path, dev_home: Path) -> Iterator[Stack]:
-    with running_stack(postgresql_server, tmp_path) as stack:
+    # The booking service logs everything it can (debug, access log): still no credential.
+    with running_stack(postgresql_server, tmp_path, LOG_LEVEL="DEBUG", ACCESS_LOG="true") as stack:
         yield stack
 
 
@@ -233,6 +235,11 @@ async def test_every_rest_route_answers_each_credential_as_the_rules_say(
             assert header.removeprefix("Bearer ") not in text
         if status >= 400:
             assert _counts(stack) == before, f"{route} with {case} wrote something"
+    # No credential, good or bad, shows up in either service's log.
+    logs = stack.logs()
+    for header in creds.headers.values():
+        if header is not None:
+            assert header.removeprefix("Bearer ") not in logs
 
 
 # gRPC: the booking service's methods, and the event service's over its mutual-TLS port.
@@ -287,7 +294,7 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
                 bpb.CancelBookingRequest(booking_id=b), metadata=md, timeout=10
             ),
             "CreateEvent": lambda md, _: event_stub.CreateEvent(
-                epb.CreateEventRequest(name="Gig", start_time={"seconds": 1_830_000_000}, total_seats=5),
+                epb.CreateEventRequest(name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_830_000_000), total_seats=5),
                 metadata=md,
                 timeout=10,
             ),
