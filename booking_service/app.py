@@ -111,15 +111,17 @@ async def migrate(settings: Settings) -> int:
 async def run(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
 
+    # The signing keys are configuration: load them before binding ports or connecting to the
+    # database, so that a bad AUTH_JWKS_FILE/URL is the one start-up line and nothing else.
+    access = await Access.start(settings.auth)
+
     async def start(pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
-        access = await Access.start(settings.auth)
         events = EventClient(settings.event_service)
         try:
             await migrate(settings)
             components = build(settings, pool, events, access, grpc_server)
         except BaseException:
             await events.close()
-            await access.close()
             raise
         reconciler = asyncio.create_task(components.reconciler.run_forever())
         log.info(
@@ -134,15 +136,17 @@ async def run(settings: Settings) -> None:
                 await reconciler
             await components.service.close(settings.server.shutdown_grace)
             await events.close()
-            await access.close()
 
         return Started(components.http_app, stop)
 
-    await serve_service(
-        "booking_service",
-        settings.server,
-        settings.database,
-        [grpc_api.SERVICE_NAME],
-        start,
-        settings.grpc_tls.credentials() if settings.grpc_tls else None,
-    )
+    try:
+        await serve_service(
+            "booking_service",
+            settings.server,
+            settings.database,
+            [grpc_api.SERVICE_NAME],
+            start,
+            settings.grpc_tls.credentials() if settings.grpc_tls else None,
+        )
+    finally:
+        await access.close()

@@ -1,22 +1,45 @@
-"""The REST API through Quart's test client: routes, JSON mapping, errors, health, metrics."""
+"""The REST API through Quart's test client: routes, JSON mapping, errors, who may create events,
+health, metrics."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from service_runtime.auth import testkeys
+
+Headers = dict[str, str]
+
 GIG = {"name": "Gig", "startTime": "2027-03-01T19:30:00+01:00", "totalSeats": 100}
 
 
-async def _create(client: Client, **fields: Any) -> dict[str, Any]:
-    response = await client.post("/events", json={**GIG, **fields})
+async def _create(client: Client, admin: Headers, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/events", json={**GIG, **fields}, headers=admin)
     assert response.status_code == 201, await response.get_data(as_text=True)
     body: dict[str, Any] = await response.get_json()
     return body
+
+
+def _admin_claims(**overrides: Any) -> dict[str, Any]:
+    return testkeys.claims(sub="root", roles=["admin"], **overrides)
+
+
+# Tokens that name an admin but must not be believed: each is refused as invalid.
+BAD_TOKENS: dict[str, Callable[[testkeys.SigningKey], str]] = {
+    "malformed": lambda key: "not-a-jwt",
+    "expired": lambda key: testkeys.sign(key, _admin_claims(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
+    "wrong_audience": lambda key: testkeys.sign(key, _admin_claims(aud="another-service")),
+    "wrong_issuer": lambda key: testkeys.sign(key, _admin_claims(iss="https://elsewhere.example.test/")),
+    "bad_signature": lambda key: testkeys.sign(testkeys.signing_key(key.kid), _admin_claims()),
+    "unknown_kid": lambda key: testkeys.sign(testkeys.signing_key("stranger"), _admin_claims()),
+    "alg_none": lambda key: testkeys.forge({"alg": "none", "kid": key.kid, "typ": "JWT"}, _admin_claims(), None),
+}
 
 
 def _count_events(dsn: str) -> int:
@@ -26,8 +49,8 @@ def _count_events(dsn: str) -> int:
     return int(row[0])
 
 
-async def test_post_creates_an_event_with_location_and_camel_case_json(client: Client) -> None:
-    response = await client.post("/events", json=GIG)
+async def test_post_creates_an_event_with_location_and_camel_case_json(client: Client, admin_headers: Headers) -> None:
+    response = await client.post("/events", json=GIG, headers=admin_headers)
     assert response.status_code == 201
     body = await response.get_json()
     assert response.headers["Location"] == f"/events/{body['id']}"
@@ -37,20 +60,20 @@ async def test_post_creates_an_event_with_location_and_camel_case_json(client: C
     assert set(body) == {"id", "name", "startTime", "totalSeats", "availableSeats", "createTime", "updateTime"}
 
 
-async def test_proto_field_names_are_accepted_too(client: Client) -> None:
-    created = await _create(client, **{"start_time": "2027-01-01T00:00:00Z", "total_seats": 7})
+async def test_proto_field_names_are_accepted_too(client: Client, admin_headers: Headers) -> None:
+    created = await _create(client, admin_headers, **{"start_time": "2027-01-01T00:00:00Z", "total_seats": 7})
     assert created["totalSeats"] == 7
 
 
-async def test_get_returns_the_event(client: Client) -> None:
-    created = await _create(client)
+async def test_get_returns_the_event(client: Client, admin_headers: Headers) -> None:
+    created = await _create(client, admin_headers)
     response = await client.get(f"/events/{created['id']}")
     assert response.status_code == 200
     assert await response.get_json() == created
 
 
-async def test_list_pages_with_tokens(client: Client) -> None:
-    ids = {(await _create(client))["id"] for _ in range(3)}
+async def test_list_pages_with_tokens(client: Client, admin_headers: Headers) -> None:
+    ids = {(await _create(client, admin_headers))["id"] for _ in range(3)}
     first = await (await client.get("/events?pageSize=2")).get_json()
     assert len(first["events"]) == 2 and first["totalSize"] == 3 and first["nextPageToken"]
     second = await (await client.get(f"/events?page_size=2&pageToken={first['nextPageToken']}")).get_json()
@@ -86,9 +109,9 @@ async def test_unknown_event_is_404_with_error_body(client: Client) -> None:
     ],
 )
 async def test_bad_fields_are_400_naming_the_field_and_create_nothing(
-    client: Client, dsn: str, body: dict[str, Any], field: str
+    client: Client, dsn: str, admin_headers: Headers, body: dict[str, Any], field: str
 ) -> None:
-    response = await client.post("/events", json=body)
+    response = await client.post("/events", json=body, headers=admin_headers)
     assert response.status_code == 400
     error = await response.get_json()
     assert error["code"] == 3
@@ -98,15 +121,15 @@ async def test_bad_fields_are_400_naming_the_field_and_create_nothing(
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[1, 2]", b"null", b'"text"', b"\xff\xfe"])
-async def test_malformed_json_is_400(client: Client, dsn: str, raw: bytes) -> None:
-    response = await client.post("/events", data=raw, headers={"Content-Type": "application/json"})
+async def test_malformed_json_is_400(client: Client, dsn: str, admin_headers: Headers, raw: bytes) -> None:
+    response = await client.post("/events", data=raw, headers={**admin_headers, "Content-Type": "application/json"})
     assert response.status_code == 400
     assert (await response.get_json())["details"][0]["metadata"]["field"] == "body"
     assert _count_events(dsn) == 0
 
 
-async def test_a_body_over_the_limit_is_413(client: Client, dsn: str) -> None:
-    response = await client.post("/events", json={**GIG, "name": "x" * 100_000})
+async def test_a_body_over_the_limit_is_413(client: Client, dsn: str, admin_headers: Headers) -> None:
+    response = await client.post("/events", json={**GIG, "name": "x" * 100_000}, headers=admin_headers)
     assert response.status_code == 413
     assert (await response.get_json())["details"][0]["reason"] == "BODY_TOO_LARGE"
     assert _count_events(dsn) == 0
@@ -131,10 +154,13 @@ async def test_unknown_route_and_wrong_method_use_the_error_body(client: Client)
     assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
 
 
-async def test_no_route_changes_seat_counts(client: Client) -> None:
-    created = await _create(client)
+async def test_no_route_changes_seat_counts(client: Client, admin_headers: Headers) -> None:
+    created = await _create(client, admin_headers)
     for method in ("put", "patch", "delete"):
-        response = await getattr(client, method)(f"/events/{created['id']}", json={"quantity": 5})
+        # Not even for an admin.
+        response = await getattr(client, method)(
+            f"/events/{created['id']}", json={"quantity": 5}, headers=admin_headers
+        )
         assert response.status_code == 405
     assert (await (await client.get(f"/events/{created['id']}")).get_json())["availableSeats"] == 100
 
@@ -147,3 +173,66 @@ async def test_health_readiness_and_metrics(client: Client) -> None:
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
     assert 'http_requests_total{method="GET",route="/events/<event_id>",status="400"} 1.0' in metrics
     assert "db_pool_size" in metrics
+
+
+@pytest.mark.parametrize("authorization", [None, "Basic cm9vdDpyb290", "Bearer"])
+async def test_creating_an_event_without_a_token_is_401_with_a_bearer_challenge_and_writes_nothing(
+    client: Client, dsn: str, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = await client.post("/events", json=GIG, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+    body = await response.get_json()
+    assert body["code"] == 16 and body["details"][0]["reason"] == "UNAUTHENTICATED"
+    assert _count_events(dsn) == 0
+
+
+async def test_no_token_at_all_gets_the_plain_bearer_challenge(client: Client) -> None:
+    response = await client.post("/events", json=GIG)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="ticketflow"'
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_TOKENS))
+async def test_creating_an_event_with_a_bad_token_is_401_invalid_token_and_writes_nothing(
+    client: Client, dsn: str, signing_key: testkeys.SigningKey, kind: str
+) -> None:
+    token = BAD_TOKENS[kind](signing_key)
+    response = await client.post("/events", json=GIG, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="ticketflow", error="invalid_token"'
+    text = await response.get_data(as_text=True)
+    assert token not in text
+    assert _count_events(dsn) == 0
+
+
+@pytest.mark.parametrize("body", [GIG, {**GIG, "totalSeats": 0}], ids=["valid", "invalid"])
+async def test_a_user_token_cannot_create_events_and_writes_nothing(
+    client: Client, dsn: str, user_token: str, body: dict[str, Any]
+) -> None:
+    response = await client.post("/events", json=body, headers={"Authorization": f"Bearer {user_token}"})
+    assert response.status_code == 403
+    error = await response.get_json()
+    assert error["code"] == 7 and error["details"][0]["reason"] == "PERMISSION_DENIED"
+    assert user_token not in await response.get_data(as_text=True)
+    assert _count_events(dsn) == 0
+
+
+async def test_an_admin_token_creates_the_event(client: Client, dsn: str, admin_token: str) -> None:
+    response = await client.post("/events", json=GIG, headers={"Authorization": f"Bearer {admin_token}"})
+    assert response.status_code == 201
+    assert _count_events(dsn) == 1
+
+
+async def test_reading_events_needs_no_token(client: Client, admin_headers: Headers) -> None:
+    created = await _create(client, admin_headers)
+    listed = await client.get("/events")
+    assert listed.status_code == 200
+    assert [event["id"] for event in (await listed.get_json())["events"]] == [created["id"]]
+    one = await client.get(f"/events/{created['id']}")
+    assert one.status_code == 200 and await one.get_json() == created
+
+
+async def test_health_and_readiness_need_no_token(client: Client) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await client.get(path)).status_code == 200, path

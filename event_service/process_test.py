@@ -1,4 +1,5 @@
-"""The event service as its own process: start-up errors, migrations, graceful SIGTERM."""
+"""The event service as its own process, with the dev identity and certificates (as the dev stack
+runs it): start-up errors, migrations, graceful SIGTERM, who may call it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import signal
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +19,12 @@ import psycopg
 import pytest
 from google.protobuf import timestamp_pb2
 
+from service_runtime.auth.tls import ChannelTls
+from service_runtime.config import Env
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
 from tools.audit.invariants import assert_seats_consistent
+from tools.devkeys import dev_identity, dev_tls, mint_token, service_env
 from tools.stack.services import EVENT, Service, launch
 from tools.supervisor.child import run_to_exit
 from tools.supervisor.output import LogDirectory
@@ -34,11 +40,20 @@ def empty_db(postgresql_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def env(postgresql_server: PostgresServer, empty_db: str, tmp_path: Path) -> dict[str, str]:
+def dev_home(tmp_path: Path) -> Path:
+    """Dev credentials of this test alone: its own signing key, CA and certificates."""
+    return tmp_path / "dev"
+
+
+@pytest.fixture
+def env(postgresql_server: PostgresServer, empty_db: str, tmp_path: Path, dev_home: Path) -> dict[str, str]:
     # An empty .env of our own, so that no .env lying around can change the test.
     (tmp_path / "empty.env").write_text("")
     return {
         **postgresql_server.env(empty_db),
+        # AUTH_* (the dev JWKS) and GRPC_TLS_* (mutual TLS with the dev CA).
+        **service_env("event_service", dev_home),
+        "TICKETFLOW_DEV_HOME": str(dev_home),
         "DB_PASSWORD": SECRET,
         "HTTP_PORT": str(free_port()),
         "GRPC_PORT": str(free_port()),
@@ -46,6 +61,17 @@ def env(postgresql_server: PostgresServer, empty_db: str, tmp_path: Path) -> dic
         "SHUTDOWN_GRACE_SECONDS": "10",
         "ENV_FILE": str(tmp_path / "empty.env"),
     }
+
+
+def booking_service_channel(env: dict[str, str], dev_home: Path) -> grpc.aio.Channel:
+    """A channel to the gRPC port set up as the booking service's is (EVENT_SERVICE_TLS_*)."""
+    tls = ChannelTls.from_env(Env(service_env("booking_service", dev_home)))
+    assert tls is not None
+    return grpc.aio.secure_channel(f"127.0.0.1:{env['GRPC_PORT']}", tls.credentials(), options=tls.options())
+
+
+def admin(dev_home: Path) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {mint_token(dev_identity(dev_home), 'root', admin=True)}"),)
 
 
 def run_service(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -74,7 +100,18 @@ def service(env: dict[str, str], empty_db: str, tmp_path: Path) -> Iterator[Serv
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("HTTP_PORT", "http"), ("GRPC_PORT", "70000"), ("DB_SSLMODE", "sometimes"), ("DB_POOL_MAX_SIZE", "0")],
+    [
+        ("HTTP_PORT", "http"),
+        ("GRPC_PORT", "70000"),
+        ("DB_SSLMODE", "sometimes"),
+        ("DB_POOL_MAX_SIZE", "0"),
+        ("AUTH_ALGORITHMS", "HS256"),
+        ("AUTH_JWKS_URL", "http://idp.example.test/jwks.json"),
+        ("AUTH_ADMIN_ROLE", "two words"),
+        ("GRPC_TLS_KEY_FILE", "/nonexistent/key.pem"),
+        ("GRPC_TLS_CLIENT_CA_FILE", "/nonexistent/ca.pem"),
+        ("SEAT_CALLERS", " , "),
+    ],
 )
 def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(
     env: dict[str, str], variable: str, value: str
@@ -134,14 +171,15 @@ def test_logs_never_show_the_password(service: Service) -> None:
 
 
 async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
-    env: dict[str, str], service: Service, postgresql_server: PostgresServer, empty_db: str
+    env: dict[str, str], service: Service, postgresql_server: PostgresServer, empty_db: str, dev_home: Path
 ) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{env['GRPC_PORT']}") as channel:
+    async with booking_service_channel(env, dev_home) as channel:
         stub = pb_grpc.EventServiceStub(channel)
         event = await stub.CreateEvent(
             pb.CreateEventRequest(
                 name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_900_000_000), total_seats=100_000
             ),
+            metadata=admin(dev_home),
             timeout=5,
         )
         confirmed: list[str] = []
@@ -178,3 +216,78 @@ async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
     assert reserved == set(confirmed)
     assert_seats_consistent(dsn)
     assert "stopped" in service.logs()
+
+
+@pytest.mark.parametrize("variable", ["AUTH_JWKS_FILE", "AUTH_ISSUER", "AUTH_AUDIENCE", "GRPC_TLS_CERT_FILE"])
+def test_incomplete_identity_settings_stop_start_up_with_one_line_naming_them(
+    env: dict[str, str], variable: str
+) -> None:
+    result = run_service({name: value for name, value in env.items() if name != variable})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+
+
+def test_an_unreadable_jwks_file_stops_start_up_with_an_error_naming_it(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "jwks.json").write_text("not json")
+    result = run_service({**env, "AUTH_JWKS_FILE": str(tmp_path / "jwks.json")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert "AUTH_JWKS_FILE" in lines[-1] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_unreadable_jwks_file_is_the_only_line_printed(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "jwks.json").write_text("not json")
+    result = run_service({**env, "AUTH_JWKS_FILE": str(tmp_path / "jwks.json")})
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def _post_event(service: Service, headers: dict[str, str]) -> int:
+    body = b'{"name": "Gig", "startTime": "2027-03-01T19:30:00Z", "totalSeats": 10}'
+    request = urllib.request.Request(
+        f"{service.http_url}/events", data=body, headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def test_the_running_service_creates_events_only_for_an_admin_token(service: Service, dev_home: Path) -> None:
+    identity = dev_identity(dev_home)
+    assert await asyncio.to_thread(_post_event, service, {}) == 401
+    user = {"Authorization": f"Bearer {mint_token(identity, 'alice')}"}
+    assert await asyncio.to_thread(_post_event, service, user) == 403
+    root = {"Authorization": f"Bearer {mint_token(identity, 'root', admin=True)}"}
+    assert await asyncio.to_thread(_post_event, service, root) == 201
+
+
+async def test_the_running_service_takes_seats_only_over_mutual_tls_from_the_booking_service(
+    env: dict[str, str], service: Service, dev_home: Path, postgresql_server: PostgresServer, empty_db: str
+) -> None:
+    async with booking_service_channel(env, dev_home) as channel:
+        stub = pb_grpc.EventServiceStub(channel)
+        event = await stub.CreateEvent(
+            pb.CreateEventRequest(name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_900_000_000), total_seats=5),
+            metadata=admin(dev_home),
+            timeout=5,
+        )
+        target = f"127.0.0.1:{env['GRPC_PORT']}"
+        no_certificate = grpc.ssl_channel_credentials(root_certificates=dev_tls(dev_home).ca_file.read_bytes())
+        for outsider in (grpc.aio.insecure_channel(target), grpc.aio.secure_channel(target, no_certificate)):
+            async with outsider:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await pb_grpc.EventServiceStub(outsider).ReserveSeats(
+                        pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event.id, seats=1),
+                        metadata=admin(dev_home),
+                        timeout=5,
+                    )
+                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        with psycopg.connect(postgresql_server.dsn(empty_db)) as conn:
+            assert conn.execute("SELECT count(*) FROM reservations").fetchone() == (0,)
+        reserved = await stub.ReserveSeats(
+            pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event.id, seats=2), timeout=5
+        )
+        assert reserved.state == pb.Reservation.RESERVED
+        assert (await stub.GetEvent(pb.GetEventRequest(event_id=event.id), timeout=5)).available_seats == 3
