@@ -139,7 +139,9 @@ class JwksKeySet:
                 # The same key object: tokens it verified stay in the verifier's cache.
                 keys[kid] = old
         if keys.keys() != self._keys.keys():
-            log.info("JWKS from %s: key ids %s", self.source, ", ".join(sorted(keys)))
+            # At start-up (no keys yet) quietly: a start-up that fails later must print one line.
+            level = logging.INFO if self._keys else logging.DEBUG
+            log.log(level, "JWKS from %s: key ids %s", self.source, ", ".join(sorted(keys)))
         self._keys = keys
 
 
