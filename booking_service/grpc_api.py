@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from booking_service.errors import ERRORS
@@ -19,18 +21,20 @@ def servicer(service: BookingService, metrics: Metrics) -> pb_grpc.BookingServic
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class BookingServicer(pb_grpc.BookingServiceServicer):
         async def CreateBooking(
-            self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext
+            self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Booking:
             booking = await service.create_booking(
                 request.event_id, request.user_id, request.seats, request.idempotency_key
             )
             return booking_message(booking)
 
-        async def GetBooking(self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext) -> pb.Booking:
+        async def GetBooking(
+            self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Booking:
             return booking_message(await service.get_booking(request.booking_id))
 
         async def ListUserBookings(
-            self, request: pb.ListUserBookingsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ListUserBookingsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.ListUserBookingsResponse:
             page = await service.list_user_bookings(request.user_id, request.page_size, request.page_token)
             return pb.ListUserBookingsResponse(
@@ -38,7 +42,7 @@ def servicer(service: BookingService, metrics: Metrics) -> pb_grpc.BookingServic
             )
 
         async def CancelBooking(
-            self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext
+            self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Booking:
             return booking_message(await service.cancel_booking(request.booking_id))
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from tools.oci.podman import Podman, throwaway_podman, unavailable
-from tools.testing.postgres import PostgresServer, free_port
 from tools.supervisor.runfiles import runfile
+from tools.testing.postgres import PostgresServer, free_port
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 
@@ -23,17 +24,19 @@ MAX_BATCH = 1000
 def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceServicer:
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class EventServicer(pb_grpc.EventServiceServicer):
-        async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
+        async def CreateEvent(
+            self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Event:
             event = await service.create_event(
                 request.name, optional_datetime(request, "start_time"), request.total_seats
             )
             return event_message(event)
 
-        async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
+        async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Event:
             return event_message(await service.get_event(request.event_id))
 
         async def ListEvents(
-            self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.ListEventsResponse:
             page = await service.list_events(request.page_size, request.page_token)
             return pb.ListEventsResponse(
@@ -43,13 +46,13 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
             )
 
         async def ReserveSeats(
-            self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
             return reservation_message(reservation)
 
         async def ReserveSeatsBatch(
-            self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.ReserveSeatsBatchResponse:
             if len(request.requests) > MAX_BATCH:
                 raise InvalidArgument("requests", f"at most {MAX_BATCH} per call, got {len(request.requests)}")
@@ -57,12 +60,12 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
             return pb.ReserveSeatsBatchResponse(results=results)
 
         async def ReleaseSeats(
-            self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             return reservation_message(await service.release_seats(request.booking_id))
 
         async def GetReservation(
-            self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext
+            self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             return reservation_message(await service.get_reservation(request.booking_id))
 
