@@ -1,43 +1,43 @@
 """Wiring of the booking service: one pool, the event service client, the use cases, the
-reconciler, the Quart app and the gRPC server."""
+reconciler, the Quart app and the gRPC server.
+
+The route of a booking: `http_api` (POST /bookings) or `grpc_api` (CreateBooking) ->
+`BookingService.create_booking` -> its batch saga `_create_batch`: `BookingRepository`
+(one INSERT) -> `EventClient.reserve` (one ReserveSeatsBatch call) -> `BookingRepository`
+(one UPDATE).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from booking_service import grpc_api, http_api
-from booking_service.batched_store import BatchedStore
 from booking_service.config import Settings
 from booking_service.errors import ERRORS
 from booking_service.event_client import EventClient
 from booking_service.reconciler import Reconciler
 from booking_service.repository import BookingRepository
-from booking_service.service import BookingService, Seats
-from service_runtime import rest
-from service_runtime.database import is_reachable, open_pool
+from booking_service.service import BookingService
+from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.faults import Faults
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
 from service_runtime.migrations import migrate_package
-from service_runtime.serve import Servers
+from service_runtime.serve import Started, serve_service
 from service_runtime.tasks import DetachedTasks
 from ticketflow.booking.v1 import booking_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-
 
 @dataclass
 class Components:
-    store: BatchedStore
     service: BookingService
     reconciler: Reconciler
     tasks: DetachedTasks
@@ -47,56 +47,54 @@ class Components:
 
 
 def build(
-    settings: Settings,
-    pool: AsyncConnectionPool,
-    seats: Seats,
-    *,
-    seats_ready: rest.ReadinessCheck | None = None,
-    grpc_server: GrpcServer | None = None,
-    faults: Faults | None = None,
+    settings: Settings, pool: AsyncConnectionPool, events: EventClient, grpc_server: GrpcServer | None = None
 ) -> Components:
     """Everything the service serves, around an open pool and an event service client."""
-    metrics = Metrics()
-    metrics.watch_pool(pool)
+    edge = edges(
+        "booking_service",
+        server=settings.server,
+        errors=ERRORS,
+        pool=pool,
+        grpc_services=[grpc_api.SERVICE_NAME],
+        readiness={"event_service": events.ready},
+        grpc_server=grpc_server,
+    )
+    metrics = edge.metrics
     outcomes = metrics.counter("bookings_total", "Create-booking requests by outcome.", ["outcome"])
     settled = metrics.counter("reconciler_settled_total", "Bookings settled by the reconciler, by result.", ["result"])
-    repository = BookingRepository(pool)
     batch_sizes = metrics.histogram(
-        "booking_write_batch_size", "Booking rows written per statement.", [], buckets=BATCH_BUCKETS
+        "booking_batch_size", "Create-booking requests per batch (one INSERT, one reservation call).", [],
+        buckets=BATCH_BUCKETS,
     )
-    store = BatchedStore(repository, on_batch=batch_sizes.observe)
+    unsupported = metrics.counter(
+        "event_service_batch_unsupported", "The event service answered ReserveSeatsBatch with UNIMPLEMENTED.", []
+    )
+    events.on_batch_unsupported = unsupported.inc
+    repository = BookingRepository(pool)
     tasks = DetachedTasks()
     service = BookingService(
-        store,
-        seats,
+        repository,
+        events,
         settings.limits,
         tasks,
+        batching=settings.batching,
         retry_after=settings.retry_after,
-        faults=faults,
+        faults=Faults(settings.fault_points),
         on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
+        on_batch=batch_sizes.observe,
     )
     reconciler = Reconciler(
         repository,
-        seats,
+        events,
         min_age=settings.pending_timeout,
         interval=settings.reconcile_interval,
         on_settled=lambda result: settled.labels(result).inc(),
     )
-
-    readiness: dict[str, rest.ReadinessCheck] = {"database": lambda: is_reachable(pool)}
-    if seats_ready is not None:
-        readiness["event_service"] = seats_ready
-    http_app = Quart("booking_service")
-    rest.install(
-        http_app, errors=ERRORS, metrics=metrics, readiness=readiness, max_body_bytes=settings.server.max_body_bytes
-    )
-    http_app.register_blueprint(http_api.blueprint(service))
-
-    grpc_server = grpc_server or GrpcServer([grpc_api.SERVICE_NAME])
+    edge.http_app.register_blueprint(http_api.blueprint(service))
     booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
-        grpc_api.servicer(service, metrics), grpc_server.server
+        grpc_api.servicer(service, metrics), edge.grpc_server.server
     )
-    return Components(store, service, reconciler, tasks, metrics, http_app, grpc_server)
+    return Components(service, reconciler, tasks, metrics, edge.http_app, edge.grpc_server)
 
 
 async def migrate(settings: Settings) -> int:
@@ -105,38 +103,29 @@ async def migrate(settings: Settings) -> int:
 
 async def run(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
-    grpc_server = GrpcServer([grpc_api.SERVICE_NAME])
-    servers = Servers(settings.server, grpc_server)
-    pool = await open_pool(settings.database, name="booking_service")
-    events = EventClient(settings.event_service)
-    try:
-        await migrate(settings)
-        components = build(
-            settings,
-            pool,
-            events,
-            seats_ready=events.ready,
-            grpc_server=grpc_server,
-            faults=Faults.from_env(os.environ),
+
+    async def start(pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
+        events = EventClient(settings.event_service)
+        try:
+            await migrate(settings)
+            components = build(settings, pool, events, grpc_server)
+        except BaseException:
+            await events.close()
+            raise
+        reconciler = asyncio.create_task(components.reconciler.run_forever())
+        log.info(
+            "event service at %s; reconciler settles bookings unsettled for %s",
+            settings.event_service.address,
+            settings.pending_timeout,
         )
-    except BaseException:
-        await events.close()
-        await pool.close()
-        raise
-    reconciler = asyncio.create_task(components.reconciler.run_forever())
-    log.info(
-        "event service at %s; reconciler settles bookings unsettled for %s",
-        settings.event_service.address,
-        settings.pending_timeout,
-    )
 
-    async def stop() -> None:
-        reconciler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciler
-        await components.tasks.drain(settings.server.shutdown_grace)
-        await components.store.close()
-        await events.close()
-        await pool.close()
+        async def stop() -> None:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
+            await components.service.close(settings.server.shutdown_grace)
+            await events.close()
 
-    await servers.run(components.http_app, on_stop=stop)
+        return Started(components.http_app, stop)
+
+    await serve_service("booking_service", settings.server, settings.database, [grpc_api.SERVICE_NAME], start)

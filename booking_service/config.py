@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from booking_service.domain import Limits
 from booking_service.event_client import ClientSettings
+from booking_service.service import Batching
 from service_runtime.config import ConfigError, DatabaseSettings, Env, ServerSettings
+from service_runtime.faults import Faults
 
 DEFAULT_HTTP_PORT = 8081
 DEFAULT_GRPC_PORT = 9091
@@ -21,9 +23,12 @@ class Settings:
     server: ServerSettings
     limits: Limits
     event_service: ClientSettings
+    batching: Batching
     pending_timeout: timedelta
     reconcile_interval: timedelta
     retry_after: timedelta
+    # Test-only crash points (service_runtime.faults); empty in production.
+    fault_points: frozenset[str]
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -42,11 +47,14 @@ class Settings:
                 address=_address(env.text("EVENT_SERVICE_ADDR", DEFAULT_EVENT_SERVICE_ADDR)),
                 timeout=env.number("EVENT_SERVICE_TIMEOUT_SECONDS", 2.0, min=0.01),
                 attempts=env.integer("EVENT_SERVICE_ATTEMPTS", 3, min=1, max=10),
-                batching=env.flag("EVENT_SERVICE_BATCHING", True),
             ),
+            # Off: every create request is a batch of its own (one INSERT, one reservation
+            # call, one UPDATE each), for comparison and debugging.
+            batching=Batching() if env.flag("EVENT_SERVICE_BATCHING", True) else Batching(max_batch=1, in_flight=256),
             pending_timeout=timedelta(seconds=env.number("PENDING_TIMEOUT_SECONDS", 30.0, min=0.1)),
             reconcile_interval=timedelta(seconds=env.number("RECONCILE_INTERVAL_SECONDS", 5.0, min=0.1)),
             retry_after=timedelta(seconds=env.integer("RETRY_AFTER_SECONDS", 5, min=1, max=3600)),
+            fault_points=Faults.points_from_env(env),
         )
 
 

@@ -51,6 +51,11 @@ class SeatsUnavailable(Exception):
     seats port; the booking it concerns stays as it is, for a retry or the reconciler."""
 
 
+class SeatsRejected(Exception):
+    """The event service refused a booking's seats in a way the booking service never causes
+    (for example BOOKING_ID_REUSED, or a seat count above its own limit)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Booking:
     id: uuid.UUID
@@ -73,6 +78,10 @@ class NewBooking:
     seats: int
     idempotency_key: str | None
     request_hash: bytes | None
+
+
+# A PENDING booking's outcome: (booking id, status, reason).
+Settlement = tuple[uuid.UUID, BookingStatus, RejectReason | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,10 @@
 """The event service, as the booking service sees it: seats reserved and released by booking id.
 
+`reserve(bookings)` takes the seats of many bookings in one ReserveSeatsBatch call, each
+entry answered on its own. An event service without that method (UNIMPLEMENTED, from before
+it existed) is said once in the log and in the `event_service_batch_unsupported` metric, and
+is then called one ReserveSeats per booking.
+
 Every call has a deadline. Calls that fail in a way that may not have reached the event
 service, or may have reached it without an answer coming back (UNAVAILABLE,
 DEADLINE_EXCEEDED), are retried a bounded number of times with backoff: that is safe because
@@ -13,15 +18,14 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from booking_service.domain import SeatOutcome, SeatsUnavailable
-from service_runtime.batching import Batcher, Failed
+from booking_service.domain import Booking, SeatOutcome, SeatsRejected, SeatsUnavailable
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# The event service failed on its side (its database is down, say): no answer to act on, and
+# retrying at once would not help; the booking waits, as for an unreachable event service.
+_FAILED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.RESOURCE_EXHAUSTED}
 _STATES = {
     pb.Reservation.RESERVED: SeatOutcome.RESERVED,
     pb.Reservation.RELEASED: SeatOutcome.RELEASED,
@@ -43,26 +50,16 @@ _REFUSALS = {
 }
 
 
-class SeatsRejected(Exception):
-    """The event service refused a request in a way the booking service never causes
-    (for example BOOKING_ID_REUSED, or a seat count above its own limit)."""
-
-
 @dataclass(frozen=True)
 class ClientSettings:
     address: str
     timeout: float = 2.0
     attempts: int = 3
     backoff: float = 0.05
-    # Send concurrent reservations together (ReserveSeatsBatch) instead of one call each.
-    batching: bool = True
-    max_batch: int = 256
-    # ReserveSeatsBatch calls that may be in flight at once (each entry is independent).
-    batches_in_flight: int = 2
 
 
 class EventClient:
-    def __init__(self, settings: ClientSettings) -> None:
+    def __init__(self, settings: ClientSettings, on_batch_unsupported: Callable[[], None] = lambda: None) -> None:
         self._settings = settings
         self._channel = grpc.aio.insecure_channel(
             settings.address,
@@ -76,51 +73,50 @@ class EventClient:
         )
         self._stub = pb_grpc.EventServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
-        self._batching = settings.batching
-        self._reservations: Batcher[None, pb.ReserveSeatsRequest, SeatOutcome] = Batcher(
-            self._reserve_batch, max_batch=settings.max_batch, max_in_flight=settings.batches_in_flight
-        )
+        self._has_batches = True
+        # Public: the app points it at a metric once the metrics exist.
+        self.on_batch_unsupported = on_batch_unsupported
 
     async def close(self) -> None:
         await self._channel.close()
 
-    async def reserve(self, booking_id: uuid.UUID, event_id: uuid.UUID, seats: int) -> SeatOutcome:
-        request = pb.ReserveSeatsRequest(booking_id=str(booking_id), event_id=str(event_id), seats=seats)
-        if self._batching:
-            return await self._reservations.submit(None, request)
-        return await self._reserve_one(request)
+    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatOutcome | SeatsRejected]:
+        """Takes each booking's seats; per booking, what the event service holds for it after
+        the call. Retrying is safe for the same reason a single call is: every entry is
+        idempotent by booking id. Raises SeatsUnavailable when no answer comes."""
+        requests = [pb.ReserveSeatsRequest(booking_id=str(b.id), event_id=str(b.event_id), seats=b.seats) for b in bookings]
+        if self._has_batches:
+            batch = pb.ReserveSeatsBatchRequest(requests=requests)
+            try:
+                reply = await self._call(
+                    lambda t, ready: self._stub.ReserveSeatsBatch(batch, timeout=t, wait_for_ready=ready)
+                )
+                return [self._result(result) for result in reply.results]
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                log.warning("the event service has no ReserveSeatsBatch: reserving with one call per booking")
+                self._has_batches = False
+                self.on_batch_unsupported()
+        return list(await asyncio.gather(*(self._reserve_one(request) for request in requests)))
 
-    async def _reserve_one(self, request: pb.ReserveSeatsRequest) -> SeatOutcome:
+    async def _reserve_one(self, request: pb.ReserveSeatsRequest) -> SeatOutcome | SeatsRejected:
         try:
             reply = await self._call(lambda t, ready: self._stub.ReserveSeats(request, timeout=t, wait_for_ready=ready))
         except grpc.aio.AioRpcError as error:
-            return self._refusal(error)
+            try:
+                return self._refusal(error)
+            except SeatsRejected as rejected:
+                return rejected
         return _STATES[reply.state]
 
-    async def _reserve_batch(self, _: None, requests: list[pb.ReserveSeatsRequest]) -> list[SeatOutcome | Failed]:
-        """One ReserveSeatsBatch call for the reservations queued meanwhile. Retrying the whole
-        batch is safe for the same reason a single call is: every entry is idempotent."""
-        batch = pb.ReserveSeatsBatchRequest(requests=requests)
-        try:
-            reply = await self._call(
-                lambda t, ready: self._stub.ReserveSeatsBatch(batch, timeout=t, wait_for_ready=ready)
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
-                raise
-            # An event service from before ReserveSeatsBatch: call it one reservation at a time.
-            log.warning("event service has no ReserveSeatsBatch; reserving one call at a time")
-            self._batching = False
-            return list(await asyncio.gather(*(self._reserve_one(r) for r in requests)))
-        return [self._result(result) for result in reply.results]
-
     @staticmethod
-    def _result(result: pb.ReserveSeatsResult) -> SeatOutcome | Failed:
+    def _result(result: pb.ReserveSeatsResult) -> SeatOutcome | SeatsRejected:
         if result.HasField("reservation"):
             return _STATES[result.reservation.state]
         if result.error.reason in _REFUSALS:
             return _REFUSALS[result.error.reason]
-        return Failed(SeatsRejected(f"event service refused: {result.error.reason}: {result.error.message}"))
+        return SeatsRejected(f"event service refused: {result.error.reason}: {result.error.message}")
 
     async def release(self, booking_id: uuid.UUID) -> SeatOutcome:
         request = pb.ReleaseSeatsRequest(booking_id=str(booking_id))
@@ -158,6 +154,9 @@ class EventClient:
             try:
                 return await call(settings.timeout, attempt > 1)
             except grpc.aio.AioRpcError as error:
+                if error.code() in _FAILED:
+                    log.warning("event service failed: %s: %s", error.code().name, error.details())
+                    raise SeatsUnavailable(f"{error.code().name}: {error.details()}") from error
                 if error.code() not in _RETRYABLE:
                     raise
                 if attempt == settings.attempts:

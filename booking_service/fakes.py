@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason, SeatOutcome, SeatsUnavailable
+from booking_service.domain import (
+    Booking,
+    BookingStatus,
+    NewBooking,
+    RejectReason,
+    SeatOutcome,
+    SeatsRejected,
+    SeatsUnavailable,
+    Settlement,
+)
+from service_runtime.batching import Failed
 
 
 class FakeStore:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Booking] = {}
         self.writes = 0
+        self.statements = 0
 
-    async def insert_pending(self, new: NewBooking) -> Booking | None:
+    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]:
+        self.statements += 1
+        return [self._insert(new) for new in news]
+
+    def _insert(self, new: NewBooking) -> Booking | None:
         if new.idempotency_key and any(b.idempotency_key == new.idempotency_key for b in self.rows.values()):
             return None
         now = datetime.now(UTC)
@@ -40,8 +55,16 @@ class FakeStore:
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         return self.rows.get(booking_id)
 
-    async def get_by_key(self, key: str) -> Booking | None:
-        return next((b for b in self.rows.values() if b.idempotency_key == key), None)
+    async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]:
+        return {b.idempotency_key: b for b in self.rows.values() if b.idempotency_key in keys}
+
+    async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
+        self.statements += 1
+        settled = {}
+        for booking_id, status, reason in settlements:
+            if (moved := await self.transition(booking_id, [BookingStatus.PENDING], status, reason)) is not None:
+                settled[booking_id] = moved
+        return settled
 
     async def transition(
         self, booking_id: uuid.UUID, frm: Any, to: BookingStatus, reason: RejectReason | None = None
@@ -98,14 +121,19 @@ class FakeSeats:
         self.records: dict[uuid.UUID, tuple[SeatOutcome, uuid.UUID | None, int]] = {}
         self.up = True
         self.calls: list[str] = []
+        self.batches: list[int] = []
 
     def _check(self, name: str) -> None:
         self.calls.append(name)
         if not self.up:
             raise SeatsUnavailable("down")
 
-    async def reserve(self, booking_id: uuid.UUID, event_id: uuid.UUID, seats: int) -> SeatOutcome:
+    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatOutcome | SeatsRejected]:
         self._check("reserve")
+        self.batches.append(len(bookings))
+        return [self.reserve_one(b.id, b.event_id, b.seats) for b in bookings]
+
+    def reserve_one(self, booking_id: uuid.UUID, event_id: uuid.UUID, seats: int) -> SeatOutcome:
         if booking_id in self.records:
             return self.records[booking_id][0]
         if event_id not in self.available:

@@ -21,11 +21,18 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Protocol
 
-from booking_service.domain import BookingStatus, SeatOutcome, SeatsUnavailable, settled_status
-from booking_service.repository import LockedBooking
+from booking_service.domain import Booking, BookingStatus, RejectReason, SeatOutcome, SeatsUnavailable, settled_status
 from booking_service.service import Seats
 
 log = logging.getLogger(__name__)
+
+
+class LockedBooking(Protocol):
+    """A booking held under its row lock for as long as the `locked_unsettled` block lasts."""
+
+    booking: Booking
+
+    async def transition(self, to: BookingStatus, reason: RejectReason | None = None) -> Booking: ...
 
 
 class UnsettledStore(Protocol):

@@ -1,5 +1,11 @@
 """PostgreSQL storage of bookings.
 
+The create path writes many bookings per statement: `insert_pending` records a whole batch of
+requests PENDING in one INSERT, `settle` moves a whole batch to its outcome in one UPDATE (see
+`BookingService._create_batch`). If such a statement fails for a reason that belongs to one
+row (a constraint, or a deadlock between two batches that share a booking), it is redone row
+by row, so only that row's request fails.
+
 Status changes are conditional updates (`... WHERE status = ANY(from)`), so two actors
 settling the same booking cannot both win: the loser gets no row back and re-reads. The
 reconciler additionally works on a booking under its row lock (`locked_unsettled`), so a
@@ -8,31 +14,33 @@ request cannot confirm a booking whose seats the reconciler is releasing.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason
+from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason, Settlement
+from service_runtime.batching import Failed
+
+log = logging.getLogger(__name__)
+
+# Errors of one row (or of two concurrent batches meeting on a row): redo the batch row by row.
+_ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.DeadlockDetected)
 
 _COLUMNS = (
     "id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash, create_time, update_time"
 )
 
+# New PENDING bookings, many in one statement; a row whose idempotency key is taken (earlier,
+# or by an earlier row of the same statement) is not inserted. Rows come back by id.
 INSERT_PENDING = f"""
-INSERT INTO bookings (id, user_id, event_id, seats, status, idempotency_key, request_hash)
-VALUES (%(id)s, %(user_id)s, %(event_id)s, %(seats)s, 'PENDING', %(idempotency_key)s, %(request_hash)s)
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING {_COLUMNS}
-"""
-
-# Many new PENDING bookings in one statement (see BatchedStore); rows come back by id.
-INSERT_PENDING_BATCH = f"""
 INSERT INTO bookings (id, user_id, event_id, seats, status, idempotency_key, request_hash)
 SELECT id, user_id, event_id, seats, 'PENDING', idempotency_key, request_hash
   FROM unnest(%(ids)s::uuid[], %(user_ids)s::text[], %(event_ids)s::uuid[], %(seats)s::integer[],
@@ -43,7 +51,7 @@ RETURNING {_COLUMNS}
 """
 
 # Many PENDING bookings settled in one statement, each only if it is still PENDING.
-SETTLE_BATCH = """
+SETTLE = """
 UPDATE bookings AS b
    SET status = v.status, reject_reason = v.reason, update_time = now(), lease_until = NULL
   FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(reasons)s::text[]) AS v(id, status, reason)
@@ -54,7 +62,7 @@ RETURNING b.id, b.user_id, b.event_id, b.seats, b.status, b.reject_reason, b.ide
 
 SELECT_BY_ID = f"SELECT {_COLUMNS} FROM bookings WHERE id = %(id)s"
 
-SELECT_BY_KEY = f"SELECT {_COLUMNS} FROM bookings WHERE idempotency_key = %(key)s"
+SELECT_BY_KEYS = f"SELECT {_COLUMNS} FROM bookings WHERE idempotency_key = ANY(%(keys)s::text[])"
 
 TRANSITION = f"""
 UPDATE bookings
@@ -118,6 +126,25 @@ async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -
     return _booking(row) if row else None
 
 
+def _insert_params(news: Sequence[NewBooking]) -> dict[str, Any]:
+    return {
+        "ids": [n.id for n in news],
+        "user_ids": [n.user_id for n in news],
+        "event_ids": [n.event_id for n in news],
+        "seats": [n.seats for n in news],
+        "keys": [n.idempotency_key for n in news],
+        "hashes": [n.request_hash for n in news],
+    }
+
+
+def _settle_params(settlements: Sequence[Settlement]) -> dict[str, Any]:
+    return {
+        "ids": [booking_id for booking_id, _, _ in settlements],
+        "statuses": [status.value for _, status, _ in settlements],
+        "reasons": [reason.value if reason else None for _, _, reason in settlements],
+    }
+
+
 def _transition_params(
     booking_id: uuid.UUID, frm: Sequence[BookingStatus], to: BookingStatus, reason: RejectReason | None
 ) -> dict[str, Any]:
@@ -148,41 +175,33 @@ class BookingRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def insert_pending(self, new: NewBooking) -> Booking | None:
-        """The new PENDING booking, or None when its idempotency key is taken."""
-        params = {
-            "id": new.id,
-            "user_id": new.user_id,
-            "event_id": new.event_id,
-            "seats": new.seats,
-            "idempotency_key": new.idempotency_key,
-            "request_hash": new.request_hash,
-        }
-        async with self._pool.connection() as conn:
-            return await _one(conn, INSERT_PENDING, params)
+    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]:
+        """Records the requests PENDING; per request, in order: its new booking, None when its
+        idempotency key is taken, or `Failed` when its own row was refused."""
+        try:
+            inserted = await self._many(INSERT_PENDING, _insert_params(news))
+        except _ROW_ERRORS as error:
+            if len(news) == 1:
+                return [Failed(error)]
+            log.warning("batch insert of %d redone row by row: %r", len(news), error)
+            return [(await self.insert_pending([new]))[0] for new in news]
+        return [inserted.get(new.id) for new in news]
 
-    async def insert_pending_batch(self, news: list[NewBooking]) -> dict[uuid.UUID, Booking]:
-        """Inserts many PENDING bookings; returns those inserted (not those whose key was taken)."""
-        params = {
-            "ids": [n.id for n in news],
-            "user_ids": [n.user_id for n in news],
-            "event_ids": [n.event_id for n in news],
-            "seats": [n.seats for n in news],
-            "keys": [n.idempotency_key for n in news],
-            "hashes": [n.request_hash for n in news],
-        }
-        return await self._many(INSERT_PENDING_BATCH, params)
-
-    async def settle_batch(
-        self, settlements: list[tuple[uuid.UUID, BookingStatus, RejectReason | None]]
-    ) -> dict[uuid.UUID, Booking]:
-        """Moves many PENDING bookings to their status; returns those that were still PENDING."""
-        params = {
-            "ids": [booking_id for booking_id, _, _ in settlements],
-            "statuses": [status.value for _, status, _ in settlements],
-            "reasons": [reason.value if reason else None for _, _, reason in settlements],
-        }
-        return await self._many(SETTLE_BATCH, params)
+    async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
+        """Moves each booking to its outcome if it is still PENDING; returns those it moved
+        (a booking id twice in `settlements` is moved once). A row refused on its own is left
+        PENDING, for the reconciler."""
+        try:
+            return await self._many(SETTLE, _settle_params(settlements))
+        except _ROW_ERRORS as error:
+            if len(settlements) == 1:
+                log.warning("settlement of booking %s failed: %r", settlements[0][0], error)
+                return {}
+            log.warning("batch settlement of %d redone row by row: %r", len(settlements), error)
+            settled: dict[uuid.UUID, Booking] = {}
+            for settlement in settlements:
+                settled |= await self.settle([settlement])
+            return settled
 
     async def _many(self, query: str, params: dict[str, Any]) -> dict[uuid.UUID, Booking]:
         async with self._pool.connection() as conn:
@@ -194,9 +213,12 @@ class BookingRepository:
         async with self._pool.connection() as conn:
             return await _one(conn, SELECT_BY_ID, {"id": booking_id})
 
-    async def get_by_key(self, key: str) -> Booking | None:
+    async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]:
+        """The bookings of these idempotency keys, by key."""
         async with self._pool.connection() as conn:
-            return await _one(conn, SELECT_BY_KEY, {"key": key})
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(SELECT_BY_KEYS, {"keys": list(keys)})
+            return {row["idempotency_key"]: _booking(row) for row in await cursor.fetchall()}
 
     async def transition(
         self,

@@ -10,8 +10,9 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from booking_service.domain import BookingStatus, NewBooking, RejectReason, request_hash
+from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason, request_hash
 from booking_service.repository import BookingRepository
+from service_runtime.batching import Failed
 
 EVENT = uuid.uuid4()
 
@@ -20,26 +21,66 @@ def _new(user: str = "alice", key: str | None = None, seats: int = 1) -> NewBook
     return NewBooking(uuid.uuid4(), user, EVENT, seats, key, request_hash(EVENT, user, seats) if key else None)
 
 
+async def _insert(repo: BookingRepository, new: NewBooking) -> Booking | None | Failed:
+    [result] = await repo.insert_pending([new])
+    return result
+
+
 async def test_a_pending_booking_is_stored_and_read_back(repo: BookingRepository) -> None:
     new = _new(key="k1")
-    stored = await repo.insert_pending(new)
-    assert stored is not None and stored.status is BookingStatus.PENDING
+    stored = await _insert(repo, new)
+    assert isinstance(stored, Booking) and stored.status is BookingStatus.PENDING
     assert await repo.get(new.id) == stored
-    assert await repo.get_by_key("k1") == stored
+    assert await repo.get_by_keys(["k1", "unknown"]) == {"k1": stored}
 
 
 async def test_one_booking_per_idempotency_key_even_when_racing(repo: BookingRepository) -> None:
-    results = await asyncio.gather(*(repo.insert_pending(_new(key="same")) for _ in range(20)))
+    results = await asyncio.gather(*(_insert(repo, _new(key="same")) for _ in range(20)))
     assert sum(r is not None for r in results) == 1
 
 
+async def test_one_booking_per_idempotency_key_within_a_statement(repo: BookingRepository) -> None:
+    news = [_new(key="same") for _ in range(5)] + [_new(key="other")]
+    results = await repo.insert_pending(news)
+    assert [r is not None for r in results] == [True, False, False, False, False, True]
+
+
+async def test_a_batch_keeps_its_order_and_writes_one_row_each(repo: BookingRepository, dsn: str) -> None:
+    news = [_new(f"user-{n}") for n in range(100)]
+    results = await repo.insert_pending(news)
+    assert [r.id for r in results if isinstance(r, Booking)] == [n.id for n in news]
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM bookings WHERE status = 'PENDING'").fetchone() == (100,)
+
+
+async def test_a_bad_row_fails_only_its_own_request(repo: BookingRepository) -> None:
+    good = [_new() for _ in range(5)]
+    bad = _new(user="x" * 100)  # over the column's CHECK: the batch is redone row by row
+    results = await repo.insert_pending([*good, bad])
+    assert all(isinstance(r, Booking) for r in results[:5])
+    assert isinstance(results[5], Failed) and isinstance(results[5].error, psycopg.errors.CheckViolation)
+
+
+async def test_settlements_apply_only_to_pending_bookings(repo: BookingRepository) -> None:
+    news = [_new() for _ in range(6)]
+    await repo.insert_pending(news)
+    # One was settled by someone else first (say, the reconciler).
+    await repo.transition(news[0].id, [BookingStatus.PENDING], BookingStatus.REJECTED, RejectReason.ABANDONED)
+    settlements = [(n.id, BookingStatus.CONFIRMED, None) for n in news]
+    settled = await repo.settle([*settlements, settlements[1]])  # and a duplicate
+    assert set(settled) == {n.id for n in news[1:]}
+    assert all(b.status is BookingStatus.CONFIRMED for b in settled.values())
+    stored = await repo.get(news[0].id)
+    assert stored is not None and stored.status is BookingStatus.REJECTED
+
+
 async def test_bookings_without_a_key_never_conflict(repo: BookingRepository) -> None:
-    assert all([await repo.insert_pending(_new()) for _ in range(3)])
+    assert all([await _insert(repo, _new()) for _ in range(3)])
 
 
 async def test_only_one_of_racing_transitions_wins(repo: BookingRepository) -> None:
     new = _new()
-    await repo.insert_pending(new)
+    await _insert(repo, new)
     results = await asyncio.gather(
         *(repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.CONFIRMED) for _ in range(10)),
         *(
@@ -52,7 +93,7 @@ async def test_only_one_of_racing_transitions_wins(repo: BookingRepository) -> N
 
 async def test_the_schema_refuses_inconsistent_rows(repo: BookingRepository, dsn: str) -> None:
     new = _new()
-    await repo.insert_pending(new)
+    await _insert(repo, new)
     with psycopg.connect(dsn) as conn:
         for statement in (
             "UPDATE bookings SET status = 'REJECTED'",  # no reason
@@ -69,9 +110,9 @@ async def test_a_users_bookings_page_newest_first(repo: BookingRepository) -> No
     ids = []
     for _ in range(5):
         new = _new("bob")
-        await repo.insert_pending(new)
+        await _insert(repo, new)
         ids.append(new.id)
-    await repo.insert_pending(_new("someone-else"))
+    await _insert(repo, _new("someone-else"))
     first = await repo.list_for_user("bob", 3, None)
     rest = await repo.list_for_user("bob", 3, (first[-1].create_time, first[-1].id))
     assert [b.id for b in first + rest] == ids[::-1]
@@ -79,8 +120,8 @@ async def test_a_users_bookings_page_newest_first(repo: BookingRepository) -> No
 
 async def test_leases_skip_young_and_leased_bookings(repo: BookingRepository, dsn: str) -> None:
     old, young = _new(), _new()
-    await repo.insert_pending(old)
-    await repo.insert_pending(young)
+    await _insert(repo, old)
+    await _insert(repo, young)
     with psycopg.connect(dsn) as conn:
         conn.execute("UPDATE bookings SET update_time = now() - interval '1 minute' WHERE id = %s", (old.id,))
     leased = await repo.lease_unsettled(timedelta(seconds=30), timedelta(seconds=30), 10)
@@ -91,7 +132,7 @@ async def test_leases_skip_young_and_leased_bookings(repo: BookingRepository, ds
 
 async def test_a_locked_booking_is_skipped_and_settled_ones_are_not_offered(repo: BookingRepository) -> None:
     new = _new()
-    await repo.insert_pending(new)
+    await _insert(repo, new)
     async with repo.locked_unsettled(new.id) as first:
         assert first is not None
         async with repo.locked_unsettled(new.id) as second:
@@ -103,7 +144,7 @@ async def test_a_locked_booking_is_skipped_and_settled_ones_are_not_offered(repo
 
 async def test_a_request_cannot_confirm_while_the_reconciler_holds_the_booking(repo: BookingRepository) -> None:
     new = _new()
-    await repo.insert_pending(new)
+    await _insert(repo, new)
     async with repo.locked_unsettled(new.id) as locked:
         assert locked is not None
         confirm = asyncio.create_task(repo.transition(new.id, [BookingStatus.PENDING], BookingStatus.CONFIRMED))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
 
 from booking_service.domain import (
+    Booking,
     BookingAbandoned,
     BookingStatus,
     EventServiceUnavailable,
@@ -114,7 +116,7 @@ async def test_reconciler_confirms_a_pending_booking_whose_seats_are_reserved(
     booking_id = uuid.UUID(error.value.metadata["booking_id"])
     seats.up = True
     # The reservation landed after all (say, the reply was lost).
-    await seats.reserve(booking_id, EVENT, 1)
+    seats.reserve_one(booking_id, EVENT, 1)
     assert await reconciler(store, seats).run_once() == 1
     assert store.rows[booking_id].status is BookingStatus.CONFIRMED
 
@@ -157,3 +159,34 @@ async def test_reconciler_leaves_bookings_for_later_while_the_event_service_is_d
         await service.create_booking(str(EVENT), "alice", 1, "")
     assert await reconciler(store, seats).run_once() == 0
     assert [b.status for b in store.rows.values()] == [BookingStatus.PENDING]
+
+
+async def test_concurrent_requests_share_one_batch_and_the_earliest_get_the_last_seats(
+    service: BookingService, store: FakeStore, seats: FakeSeats
+) -> None:
+    results = await asyncio.gather(
+        *(service.create_booking(str(EVENT), f"user-{n}", 1, "") for n in range(6)), return_exceptions=True
+    )
+    assert [isinstance(r, Booking) for r in results] == [True] * 3 + [False] * 3
+    assert all(isinstance(r, SoldOut) for r in results[3:])
+    # All six are queued before the first batch starts: one INSERT, one reservation call, one UPDATE.
+    assert seats.batches == [6] and store.statements == 2
+
+
+async def test_duplicates_within_a_batch_reserve_once(service: BookingService, seats: FakeSeats) -> None:
+    first, *again = await asyncio.gather(*(service.create_booking(str(EVENT), "alice", 2, "key") for _ in range(4)))
+    assert all(b == first for b in again)
+    assert seats.available[EVENT] == 1 and sum(seats.batches) == 1
+
+
+async def test_an_unreachable_event_service_fails_only_the_unsettled_requests(
+    service: BookingService, seats: FakeSeats
+) -> None:
+    settled = await service.create_booking(str(EVENT), "alice", 1, "settled")
+    seats.up = False
+    results = await asyncio.gather(
+        service.create_booking(str(EVENT), "alice", 1, "settled"),
+        service.create_booking(str(EVENT), "bob", 1, "new"),
+        return_exceptions=True,
+    )
+    assert results[0] == settled and isinstance(results[1], EventServiceUnavailable)

@@ -14,7 +14,7 @@ import pytest
 from e2e.conftest import available, book, create_event, settled_audit
 from ticketflow.booking.v1 import booking_service_pb2 as pb
 from ticketflow.booking.v1 import booking_service_pb2_grpc as pb_grpc
-from tools.testing.stack import Stack
+from tools.stack.stack import Stack
 
 
 async def test_flash_sale_sells_exactly_the_seats(http: aiohttp.ClientSession, stack: Stack) -> None:
@@ -168,7 +168,7 @@ async def test_an_oversized_body_is_413(http: aiohttp.ClientSession, stack: Stac
 
 async def test_grpc_booking_service_over_a_real_channel(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 1)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.booking_grpc}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.booking.grpc_port}") as channel:
         stub = pb_grpc.BookingServiceStub(channel)
         request = pb.CreateBookingRequest(event_id=event_id, user_id="dave", seats=1, idempotency_key="g-1")
         created = await stub.CreateBooking(request, timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tools.audit.invariants import Report, audit_dsns
+from tools.audit.invariants import Report
+from tools.audit.settled import settled_audit as settled_audit_dsns
+from tools.stack.stack import Stack
+from tools.testing.launch import running_stack
 from tools.testing.postgres import PostgresServer
-from tools.testing.stack import Stack, running_stack
 
 
 @pytest.fixture
@@ -57,10 +58,4 @@ async def available(http: aiohttp.ClientSession, stack: Stack, event_id: str) ->
 
 async def settled_audit(stack: Stack, timeout: float = 20.0) -> Report:
     """Audits both databases once nothing is left PENDING or CANCELLING (or the time is up)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        report = await asyncio.to_thread(audit_dsns, stack.booking_dsn, stack.event_dsn)
-        unsettled = report.bookings_by_status.get("PENDING", 0) + report.bookings_by_status.get("CANCELLING", 0)
-        if not unsettled or time.monotonic() > deadline:
-            return report
-        await asyncio.sleep(0.25)
+    return await asyncio.to_thread(settled_audit_dsns, stack.booking_dsn, stack.event_dsn, timeout)

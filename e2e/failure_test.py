@@ -11,7 +11,7 @@ import random
 import aiohttp
 
 from e2e.conftest import available, book, create_event, settled_audit
-from tools.testing.stack import Stack
+from tools.stack.stack import Stack
 
 
 async def _booking(http: aiohttp.ClientSession, stack: Stack, booking_id: str) -> dict[str, object]:
@@ -32,9 +32,9 @@ async def _wait_status(http: aiohttp.ClientSession, stack: Stack, booking_id: st
 
 async def test_event_service_down_is_503_then_a_retry_books(http: aiohttp.ClientSession, stack: Stack) -> None:
     # The client retries before the reconciler would give up on the booking.
-    stack.start_booking(PENDING_TIMEOUT_SECONDS="120")
+    stack.start_service("booking", ready="/healthz", PENDING_TIMEOUT_SECONDS="120")
     event_id = await create_event(http, stack, 5)
-    assert stack.stop_event() == 0
+    assert stack.stop_service("event") == 0
     status, body = await book(http, stack, event_id, key="while-down")
     assert status == 503, body
     assert body["details"][0]["reason"] == "EVENT_SERVICE_UNAVAILABLE"
@@ -43,10 +43,9 @@ async def test_event_service_down_is_503_then_a_retry_books(http: aiohttp.Client
     async with http.get(f"{stack.booking_url}/readyz") as response:
         assert response.status == 503
 
-    stack.start_event()
+    stack.start_service("event")
     # As a client honouring Retry-After would: come back once the service is ready again.
-    assert stack.booking is not None
-    stack.booking.wait_http(f"{stack.booking_url}/readyz")
+    stack.booking.wait_ready("/readyz", timeout=30)
     status, body = await book(http, stack, event_id, key="while-down")
     assert status == 201 and body["id"] == booking_id and body["status"] == "CONFIRMED"
     assert await available(http, stack, event_id) == 4
@@ -56,11 +55,11 @@ async def test_event_service_down_is_503_then_a_retry_books(http: aiohttp.Client
 
 async def test_event_service_down_then_the_reconciler_settles(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 5)
-    stack.stop_event()
+    stack.stop_service("event")
     status, body = await book(http, stack, event_id)
     assert status == 503
     booking_id = body["details"][0]["metadata"]["booking_id"]
-    stack.start_event()
+    stack.start_service("event")
     # Never retried: after PENDING_TIMEOUT the reconciler releases the booking id (so a
     # reservation can no longer land) and rejects the booking.
     assert await _wait_status(http, stack, booking_id) == "REJECTED"
@@ -72,18 +71,18 @@ async def test_event_service_down_then_the_reconciler_settles(http: aiohttp.Clie
 
 async def test_booking_killed_after_reserving_ends_settled(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 5)
-    stack.kill_booking()
-    stack.start_booking(TICKETFLOW_TEST_FAULTS="after_reserve")
+    stack.kill_service("booking")
+    stack.start_service("booking", ready="/healthz", TICKETFLOW_TEST_FAULTS="after_reserve")
     body = {"eventId": event_id, "userId": "alice", "seats": 2}
     try:
         async with http.post(f"{stack.booking_url}/bookings", json=body) as response:
             raise AssertionError(f"the process should have died, got {response.status}")
     except aiohttp.ClientError:
         pass
-    assert stack.booking is not None and stack.booking.wait(10) == -9
+    assert stack.booking.wait(10) == -9
     # The seats were reserved; the booking row says PENDING. Restart without the fault.
     assert await available(http, stack, event_id) == 3
-    stack.start_booking()
+    stack.start_service("booking", ready="/healthz")
     report = await settled_audit(stack)
     assert report.ok, report.violations
     assert report.bookings_by_status == {"CONFIRMED": 1}
@@ -94,14 +93,14 @@ async def test_booking_killed_mid_cancel_ends_cancelled(http: aiohttp.ClientSess
     event_id = await create_event(http, stack, 5)
     status, booking = await book(http, stack, event_id, seats=2)
     assert status == 201
-    stack.kill_booking()
-    stack.start_booking(TICKETFLOW_TEST_FAULTS="cancel_before_release")
+    stack.kill_service("booking")
+    stack.start_service("booking", ready="/healthz", TICKETFLOW_TEST_FAULTS="cancel_before_release")
     try:
         async with http.delete(f"{stack.booking_url}/bookings/{booking['id']}"):
             raise AssertionError("the process should have died")
     except aiohttp.ClientError:
         pass
-    stack.start_booking()
+    stack.start_service("booking", ready="/healthz")
     assert await _wait_status(http, stack, booking["id"]) == "CANCELLED"
     assert await available(http, stack, event_id) == 5
     report = await settled_audit(stack)
@@ -111,7 +110,7 @@ async def test_booking_killed_mid_cancel_ends_cancelled(http: aiohttp.ClientSess
 async def _hang_up(stack: Stack, event_id: str, n: int, rng: random.Random) -> None:
     """Sends a whole POST /bookings, then closes the connection at a random moment."""
     body = json.dumps({"eventId": event_id, "userId": f"ghost-{n}"}).encode()
-    _, writer = await asyncio.open_connection("127.0.0.1", stack.booking_http)
+    _, writer = await asyncio.open_connection("127.0.0.1", stack.booking.http_port)
     writer.write(
         b"POST /bookings HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()

@@ -1,8 +1,13 @@
-"""Wiring of the event service: one pool, the use cases, the Quart app and the gRPC server."""
+"""Wiring of the event service: one pool, the use cases, the Quart app and the gRPC server.
+
+The route of a reservation: `grpc_api` (ReserveSeats, ReserveSeatsBatch) -> `EventService`
+(validates each call) -> the `ReserveMany` port wired here: the `ReservationCoalescer`
+(RESERVATION_BATCHING=true, the default: concurrent calls share one transaction) or straight
+`EventRepository.reserve_batch` (a transaction per call) -> SQL.
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
@@ -13,18 +18,13 @@ from event_service.coalescer import ReservationCoalescer
 from event_service.config import Settings
 from event_service.errors import ERRORS
 from event_service.repository import EventRepository
-from event_service.service import EventService
-from service_runtime import rest
-from service_runtime.database import is_reachable, open_pool
+from event_service.service import EventService, ReserveMany
+from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.grpc_server import GrpcServer
 from service_runtime.metrics import Metrics
 from service_runtime.migrations import migrate_package
-from service_runtime.serve import Servers
+from service_runtime.serve import Started, serve_service
 from ticketflow.event.v1 import event_service_pb2_grpc
-
-log = logging.getLogger(__name__)
-
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass
@@ -38,30 +38,30 @@ class Components:
 
 def build(settings: Settings, pool: AsyncConnectionPool, grpc_server: GrpcServer | None = None) -> Components:
     """Everything the service serves, around an open pool (tests call this too)."""
-    metrics = Metrics()
-    metrics.watch_pool(pool)
+    edge = edges(
+        "event_service",
+        server=settings.server,
+        errors=ERRORS,
+        pool=pool,
+        grpc_services=[grpc_api.SERVICE_NAME],
+        grpc_server=grpc_server,
+    )
     repository = EventRepository(pool)
     coalescer = None
+    reserve_many: ReserveMany = repository.reserve_batch
     if settings.batching:
-        batch_sizes = metrics.histogram(
+        batch_sizes = edge.metrics.histogram(
             "reservation_batch_size", "ReserveSeats calls decided per transaction.", [], buckets=BATCH_BUCKETS
         )
         coalescer = ReservationCoalescer(repository, settings.max_batch, on_batch=batch_sizes.observe)
-    service = EventService(repository, settings.limits, coalescer.reserve if coalescer else None)
+        reserve_many = coalescer.reserve_many
+    service = EventService(repository, settings.limits, reserve_many)
 
-    http_app = Quart("event_service")
-    rest.install(
-        http_app,
-        errors=ERRORS,
-        metrics=metrics,
-        readiness={"database": lambda: is_reachable(pool)},
-        max_body_bytes=settings.server.max_body_bytes,
+    edge.http_app.register_blueprint(http_api.blueprint(service))
+    event_service_pb2_grpc.add_EventServiceServicer_to_server(
+        grpc_api.servicer(service, edge.metrics), edge.grpc_server.server
     )
-    http_app.register_blueprint(http_api.blueprint(service))
-
-    grpc_server = grpc_server or GrpcServer([grpc_api.SERVICE_NAME])
-    event_service_pb2_grpc.add_EventServiceServicer_to_server(grpc_api.servicer(service, metrics), grpc_server.server)
-    return Components(service, metrics, http_app, grpc_server, coalescer)
+    return Components(service, edge.metrics, edge.http_app, edge.grpc_server, coalescer)
 
 
 async def migrate(settings: Settings) -> int:
@@ -70,19 +70,15 @@ async def migrate(settings: Settings) -> int:
 
 async def run(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
-    grpc_server = GrpcServer([grpc_api.SERVICE_NAME])
-    servers = Servers(settings.server, grpc_server)
-    pool = await open_pool(settings.database, name="event_service")
-    try:
+
+    async def start(pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
         await migrate(settings)
         components = build(settings, pool, grpc_server)
-    except BaseException:
-        await pool.close()
-        raise
 
-    async def stop() -> None:
-        if components.coalescer is not None:
-            await components.coalescer.close()
-        await pool.close()
+        async def stop() -> None:
+            if components.coalescer is not None:
+                await components.coalescer.close()
 
-    await servers.run(components.http_app, on_stop=stop)
+        return Started(components.http_app, stop)
+
+    await serve_service("event_service", settings.server, settings.database, [grpc_api.SERVICE_NAME], start)

@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from event_service.domain import Reservation, SeatRequest
+from event_service.domain import SeatRequest
+from event_service.service import Decided
 from service_runtime.batching import Batcher, Failed
-
-Result = tuple[Reservation, int] | None
 
 
 class BatchStore(Protocol):
-    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]: ...
+    async def reserve_batch(self, requests: list[SeatRequest]) -> list[Decided]: ...
 
 
 class ReservationCoalescer:
@@ -31,13 +30,17 @@ class ReservationCoalescer:
         self, store: BatchStore, max_batch: int = 256, on_batch: Callable[[int], None] = lambda size: None
     ) -> None:
         self._store = store
-        self._batcher: Batcher[None, SeatRequest, Result] = Batcher(self._run, max_batch=max_batch, on_batch=on_batch)
+        # One batch at a time: arrival order decides who gets the last seats.
+        self._batcher: Batcher[None, SeatRequest, Decided] = Batcher(
+            self._run, max_batch=max_batch, max_in_flight=1, on_batch=on_batch
+        )
 
-    async def reserve(self, request: SeatRequest) -> Result:
-        """Same contract as `EventRepository.reserve`, shared with concurrent callers."""
-        return await self._batcher.submit(None, request)
+    async def reserve_many(self, requests: list[SeatRequest]) -> list[Decided]:
+        """Same contract as `EventRepository.reserve_batch`; the requests join the queue
+        together, in order, and share a transaction with whatever else is queued."""
+        return await self._batcher.submit_many(None, requests)
 
-    async def _run(self, _: None, requests: list[SeatRequest]) -> list[Result | Failed]:
+    async def _run(self, _: None, requests: list[SeatRequest]) -> list[Decided | Failed]:
         return list(await self._store.reserve_batch(requests))
 
     async def close(self) -> None:

@@ -11,10 +11,16 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from event_service.audit import assert_seats_consistent
+from tools.audit.invariants import assert_seats_consistent
 from event_service.coalescer import ReservationCoalescer
 from event_service.domain import NewEvent, Reservation, ReservationState, SeatRequest
 from event_service.repository import EventRepository
+from event_service.service import Decided
+
+
+async def reserve(coalescer: ReservationCoalescer, request: SeatRequest) -> Decided:
+    [result] = await coalescer.reserve_many([request])
+    return result
 
 
 class _FlakyStore:
@@ -38,14 +44,26 @@ async def test_a_failed_batch_fails_only_its_own_callers() -> None:
     store = _FlakyStore()
     coalescer = ReservationCoalescer(store)
     event = uuid.uuid4()
-    first = asyncio.create_task(coalescer.reserve(SeatRequest(uuid.uuid4(), event, 1)))
+    first = asyncio.create_task(reserve(coalescer, SeatRequest(uuid.uuid4(), event, 1)))
     await asyncio.sleep(0)  # the first call starts a batch of its own
-    later = [asyncio.create_task(coalescer.reserve(SeatRequest(uuid.uuid4(), event, 1))) for _ in range(5)]
+    later = [asyncio.create_task(reserve(coalescer, SeatRequest(uuid.uuid4(), event, 1))) for _ in range(5)]
     with pytest.raises(ConnectionError):
         await first
     results = await asyncio.gather(*later)
     assert all(result is not None and result[0].state is ReservationState.RESERVED for result in results)
     assert [len(batch) for batch in store.batches] == [1, 5]
+
+
+async def test_a_group_of_requests_joins_one_batch_in_order(pool: AsyncConnectionPool) -> None:
+    repo = EventRepository(pool)
+    event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 2))
+    sizes: list[int] = []
+    coalescer = ReservationCoalescer(repo, on_batch=sizes.append)
+    results = await coalescer.reserve_many([SeatRequest(uuid.uuid4(), event.id, 1) for _ in range(4)])
+    assert [r[0].state for r in results if r is not None] == [ReservationState.RESERVED] * 2 + [
+        ReservationState.SOLD_OUT
+    ] * 2
+    assert sizes == [4]
 
 
 async def test_concurrent_calls_are_decided_in_arrival_order(pool: AsyncConnectionPool, dsn: str) -> None:
@@ -54,7 +72,7 @@ async def test_concurrent_calls_are_decided_in_arrival_order(pool: AsyncConnecti
     sizes: list[int] = []
     coalescer = ReservationCoalescer(repo, on_batch=sizes.append)
     requests = [SeatRequest(uuid.uuid4(), event.id, 1) for _ in range(10)]
-    results = await asyncio.gather(*(coalescer.reserve(r) for r in requests))
+    results = await asyncio.gather(*(reserve(coalescer, r) for r in requests))
     states = [result[0].state for result in results if result is not None]
     assert states == [ReservationState.RESERVED] * 3 + [ReservationState.SOLD_OUT] * 7
     assert sizes == [10]
@@ -68,7 +86,7 @@ async def test_many_racing_callers_take_exactly_the_seats_in_few_transactions(
     event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 50))
     sizes: list[int] = []
     coalescer = ReservationCoalescer(repo, max_batch=64, on_batch=sizes.append)
-    results = await asyncio.gather(*(coalescer.reserve(SeatRequest(uuid.uuid4(), event.id, 1)) for _ in range(200)))
+    results = await asyncio.gather(*(reserve(coalescer, SeatRequest(uuid.uuid4(), event.id, 1)) for _ in range(200)))
     assert sum(1 for r in results if r is not None and r[0].state is ReservationState.RESERVED) == 50
     assert sum(sizes) == 200 and len(sizes) < 200 and max(sizes) <= 64
     assert_seats_consistent(dsn)
@@ -79,9 +97,9 @@ async def test_replays_within_and_across_batches_take_nothing(pool: AsyncConnect
     event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 10))
     coalescer = ReservationCoalescer(repo)
     request = SeatRequest(uuid.uuid4(), event.id, 4)
-    results = await asyncio.gather(*(coalescer.reserve(request) for _ in range(5)))
+    results = await asyncio.gather(*(reserve(coalescer, request) for _ in range(5)))
     assert len({result[0] for result in results if result is not None}) == 1
-    again = await coalescer.reserve(request)
+    again = await reserve(coalescer, request)
     assert again is not None and again[0] == results[0][0]  # type: ignore[index]
     stored = await repo.get_event(event.id)
     assert stored is not None and stored.available_seats == 6
@@ -91,7 +109,7 @@ async def test_replays_within_and_across_batches_take_nothing(pool: AsyncConnect
 async def test_unknown_event_answers_none_for_the_whole_batch(pool: AsyncConnectionPool) -> None:
     coalescer = ReservationCoalescer(EventRepository(pool))
     missing = uuid.uuid4()
-    results = await asyncio.gather(*(coalescer.reserve(SeatRequest(uuid.uuid4(), missing, 1)) for _ in range(3)))
+    results = await asyncio.gather(*(reserve(coalescer, SeatRequest(uuid.uuid4(), missing, 1)) for _ in range(3)))
     assert results == [None, None, None]
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
 
 from event_service.errors import ERRORS
-from event_service.messages import event_message, reservation_message
+from event_service.messages import event_message, reservation_message, reserve_result
 from event_service.service import EventService
-from service_runtime.errors import DomainError, InvalidArgument
+from service_runtime.errors import InvalidArgument
 from service_runtime.grpc_server import error_mapping
 from service_runtime.metrics import Metrics
 from service_runtime.protojson import optional_datetime
@@ -56,8 +55,8 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
         ) -> pb.ReserveSeatsBatchResponse:
             if len(request.requests) > MAX_BATCH:
                 raise InvalidArgument("requests", f"at most {MAX_BATCH} per call, got {len(request.requests)}")
-            results = await asyncio.gather(*(reserve_one(r) for r in request.requests))
-            return pb.ReserveSeatsBatchResponse(results=results)
+            results = await service.reserve_seats_batch([(r.booking_id, r.event_id, r.seats) for r in request.requests])
+            return pb.ReserveSeatsBatchResponse(results=[reserve_result(result, ERRORS) for result in results])
 
         async def ReleaseSeats(
             self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -68,17 +67,5 @@ def servicer(service: EventService, metrics: Metrics) -> pb_grpc.EventServiceSer
             self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             return reservation_message(await service.get_reservation(request.booking_id))
-
-    async def reserve_one(request: pb.ReserveSeatsRequest) -> pb.ReserveSeatsResult:
-        try:
-            reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
-        except DomainError as error:
-            spec = ERRORS.spec(error)
-            return pb.ReserveSeatsResult(
-                error=pb.ReserveSeatsError(
-                    code=spec.grpc_code.value[0], message=error.message, reason=spec.reason, metadata=error.metadata
-                )
-            )
-        return pb.ReserveSeatsResult(reservation=reservation_message(reservation))
 
     return EventServicer()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from event_service.domain import Event, Reservation, ReservationState
+from service_runtime.error_table import ErrorTable
+from service_runtime.errors import DomainError
 from service_runtime.protojson import timestamp
 from ticketflow.event.v1 import event_service_pb2 as pb
 
@@ -36,3 +38,16 @@ def reservation_message(reservation: Reservation) -> pb.Reservation:
     if reservation.release_time is not None:
         message.release_time.CopyFrom(timestamp(reservation.release_time))
     return message
+
+
+def reserve_result(result: Reservation | DomainError, errors: ErrorTable) -> pb.ReserveSeatsResult:
+    """One entry of a ReserveSeatsBatch answer: the reservation, or the error (as the error
+    table renders it) that a ReserveSeats call of its own would have failed with."""
+    if isinstance(result, Reservation):
+        return pb.ReserveSeatsResult(reservation=reservation_message(result))
+    spec = errors.spec(result)
+    return pb.ReserveSeatsResult(
+        error=pb.ReserveSeatsError(
+            code=spec.grpc_code.value[0], message=result.message, reason=spec.reason, metadata=result.metadata
+        )
+    )

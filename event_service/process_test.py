@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,13 +16,14 @@ import psycopg
 import pytest
 from google.protobuf import timestamp_pb2
 
-from event_service.audit import assert_seats_consistent
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
+from tools.audit.invariants import assert_seats_consistent
+from tools.stack.services import EVENT, Service, launch
+from tools.supervisor.child import run_to_exit
+from tools.supervisor.output import LogDirectory
 from tools.testing.postgres import PostgresServer, free_port
-from tools.testing.processes import ServiceProcess, run_to_exit
 
-BINARY = "event_service/event_service"
 SECRET = "s3cr3t-never-logged"
 
 
@@ -45,14 +48,28 @@ def env(postgresql_server: PostgresServer, empty_db: str, tmp_path: Path) -> dic
     }
 
 
+def run_service(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The event service with exactly `env` on top of ours, run to exit: it must fail or finish."""
+    return run_to_exit(EVENT.command(*args), {**os.environ, **env}, timeout)
+
+
 @pytest.fixture
-def service(env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess("event_service", BINARY, env, tmp_path / "event_service.log").start()
+def service(env: dict[str, str], empty_db: str, tmp_path: Path) -> Iterator[Service]:
+    # Started alone, with the environment above, not the stack's: what these tests vary.
+    proc = launch(
+        EVENT,
+        {**os.environ, **env},
+        LogDirectory(tmp_path),
+        host="127.0.0.1",
+        http_port=int(env["HTTP_PORT"]),
+        grpc_port=int(env["GRPC_PORT"]),
+        database=empty_db,
+    )
     try:
-        proc.wait_http(f"http://127.0.0.1:{env['HTTP_PORT']}/readyz")
+        proc.wait_ready(timeout=30)
         yield proc
     finally:
-        proc.kill()
+        proc.child.kill()
 
 
 @pytest.mark.parametrize(
@@ -62,22 +79,22 @@ def service(env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
 def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(
     env: dict[str, str], variable: str, value: str
 ) -> None:
-    result = run_to_exit(BINARY, {**env, variable: value})
+    result = run_service({**env, variable: value})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
 
 
 def test_an_unreachable_database_is_one_clear_line_without_the_password(env: dict[str, str]) -> None:
-    result = run_to_exit(BINARY, {**env, "DB_PORT": str(free_port()), "DB_CONNECT_TIMEOUT": "2"})
+    result = run_service({**env, "DB_PORT": str(free_port()), "DB_CONNECT_TIMEOUT": "2"})
     assert result.returncode == 2
     assert "cannot connect" in result.stderr and "127.0.0.1" in result.stderr
     assert SECRET not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_a_port_in_use_is_one_clear_line(env: dict[str, str], service: ServiceProcess) -> None:
-    result = run_to_exit(BINARY, {**env, "GRPC_PORT": str(free_port())})
+def test_a_port_in_use_is_one_clear_line(env: dict[str, str], service: Service) -> None:
+    result = run_service({**env, "GRPC_PORT": str(free_port())})
     assert result.returncode == 2
     assert "HTTP_PORT" in result.stderr and "in use" in result.stderr.lower()
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -88,7 +105,7 @@ def test_env_file_is_read_and_the_environment_wins(env: dict[str, str], tmp_path
     # GRPC_PORT is malformed in the file but set in the environment: only the file's
     # MAX_SEATS_PER_BOOKING can stop start-up, and only if the file was read.
     dotenv.write_text("# a comment\nMAX_SEATS_PER_BOOKING=lots\nGRPC_PORT=notaport\n")
-    result = run_to_exit(BINARY, {**env, "ENV_FILE": str(dotenv)}, timeout=20)
+    result = run_service({**env, "ENV_FILE": str(dotenv)}, timeout=20)
     assert result.returncode == 2 and "MAX_SEATS_PER_BOOKING" in result.stderr, result.stderr
 
 
@@ -98,7 +115,7 @@ def test_two_migrate_commands_at_once_both_succeed_and_apply_once(
     results: list[int] = []
 
     def migrate() -> None:
-        results.append(run_to_exit(BINARY, env, ["migrate"]).returncode)
+        results.append(run_service(env, "migrate").returncode)
 
     threads = [threading.Thread(target=migrate) for _ in range(2)]
     for thread in threads:
@@ -106,18 +123,18 @@ def test_two_migrate_commands_at_once_both_succeed_and_apply_once(
     for thread in threads:
         thread.join()
     assert results == [0, 0]
-    assert run_to_exit(BINARY, env, ["migrate"]).returncode == 0
+    assert run_service(env, "migrate").returncode == 0
     with psycopg.connect(postgresql_server.dsn(empty_db)) as conn:
         assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
 
 
-def test_logs_never_show_the_password(service: ServiceProcess) -> None:
+def test_logs_never_show_the_password(service: Service) -> None:
     assert "serving HTTP" in service.logs()
     assert SECRET not in service.logs()
 
 
 async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
-    env: dict[str, str], service: ServiceProcess, postgresql_server: PostgresServer, empty_db: str
+    env: dict[str, str], service: Service, postgresql_server: PostgresServer, empty_db: str
 ) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{env['GRPC_PORT']}") as channel:
         stub = pb_grpc.EventServiceStub(channel)
@@ -146,7 +163,7 @@ async def test_sigterm_under_load_finishes_calls_in_flight_and_exits_0(
         callers = [asyncio.create_task(caller()) for _ in range(32)]
         await asyncio.sleep(1.5)
         assert confirmed, service.logs()
-        service.signal(signal.SIGTERM)
+        service.child.signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(service.wait, 30)
         stop.set()
         await asyncio.gather(*callers)

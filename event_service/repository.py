@@ -1,7 +1,10 @@
 """PostgreSQL storage of events and reservations.
 
-Every seat change is a single SQL statement, so it is atomic by itself and holds the event's
-row lock for as short a time as possible. The `reservations` row of a booking id is the record
+Seats change in two ways, each atomic: `reserve_batch`, the path every reservation takes, is
+one transaction that locks each of its events' rows once (in id order), decides the batch in
+Python (`domain.allocate`) and writes every seat count and record in one statement; `reserve`
+and `release` are a single statement each (`reserve` is the batch's fallback when a booking id
+of the batch is recorded concurrently). The `reservations` row of a booking id is the record
 of truth: every path ends by returning what is recorded, which is what makes replays safe.
 """
 

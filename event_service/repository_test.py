@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from event_service.audit import assert_seats_consistent
+from tools.audit.invariants import assert_seats_consistent
 from event_service.domain import NewEvent, ReservationState, SeatRequest
 from event_service.repository import EventRepository
 

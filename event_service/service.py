@@ -2,12 +2,18 @@
 
 Input is validated here, before anything is read or written, so a bad request never touches a
 seat. Storage is behind the `Store` protocol (PostgreSQL in production, fakes in unit tests).
+
+Seats are taken in batches: `reserve_seats_batch` validates each call on its own and hands the
+valid ones to the `ReserveMany` port in one go, which decides them in one transaction
+(`EventRepository.reserve_batch`), or, as wired in production, queues them in the
+`ReservationCoalescer` so that calls arriving meanwhile share that transaction. A single
+`reserve_seats` is a batch of one.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -24,16 +30,21 @@ from event_service.domain import (
     replay_outcome,
     seat_request,
 )
+from service_runtime.errors import DomainError
 from service_runtime.validation import decode_position, encode_position, page_size, parse_uuid
 
-Reserve = Callable[[SeatRequest], Awaitable[tuple[Reservation, int] | None]]
+# What is recorded for a request's booking id and the seats left at its turn; None when its
+# event does not exist.
+Decided = tuple[Reservation, int] | None
+# Decides many seat requests as one-by-one calls in list order would; one result per request.
+ReserveMany = Callable[[list[SeatRequest]], Awaitable[list[Decided]]]
 
 
 class Store(Protocol):
     async def create_event(self, new: NewEvent) -> Event: ...
     async def get_event(self, event_id: uuid.UUID) -> Event | None: ...
     async def list_events(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Event], int]: ...
-    async def reserve(self, request: SeatRequest) -> tuple[Reservation, int] | None: ...
+    async def reserve_batch(self, requests: list[SeatRequest]) -> list[Decided]: ...
     async def release(self, booking_id: uuid.UUID) -> Reservation: ...
     async def get_reservation(self, booking_id: uuid.UUID) -> tuple[Reservation, int] | None: ...
 
@@ -46,12 +57,12 @@ class EventPage:
 
 
 class EventService:
-    def __init__(self, store: Store, limits: Limits, reserve: Reserve | None = None) -> None:
-        """`reserve` takes the seats of one request: by default the store's one-statement
-        `reserve`; in production a `ReservationCoalescer` that batches concurrent calls."""
+    def __init__(self, store: Store, limits: Limits, reserve_many: ReserveMany) -> None:
+        """`reserve_many` takes the seats: `store.reserve_batch` (a transaction per call), or a
+        `ReservationCoalescer`'s `reserve_many` (concurrent calls share transactions)."""
         self._store = store
         self.limits = limits
-        self._reserve = reserve or store.reserve
+        self._reserve_many = reserve_many
 
     async def create_event(self, name: str, start_time: datetime | None, total_seats: int) -> Event:
         return await self._store.create_event(new_event(name, start_time, total_seats, self.limits))
@@ -76,12 +87,23 @@ class EventService:
     async def reserve_seats(self, booking_id: str, event_id: str, seats: int) -> Reservation:
         """Takes the seats for the booking, or raises SoldOut / EventNotFound /
         ReservationReleased / BookingIdReused. Replays return the first outcome."""
-        request = seat_request(booking_id, event_id, seats, self.limits)
-        result = await self._reserve(request)
-        if result is None:
-            raise EventNotFound(request.event_id)
-        recorded, available = result
-        return replay_outcome(recorded, request, available)
+        [result] = await self.reserve_seats_batch([(booking_id, event_id, seats)])
+        if isinstance(result, DomainError):
+            raise result
+        return result
+
+    async def reserve_seats_batch(self, calls: Sequence[tuple[str, str, int]]) -> list[Reservation | DomainError]:
+        """Many `reserve_seats` calls (booking id, event id, seats), each answered on its own:
+        its reservation, or the error it would have raised alone."""
+        parsed: list[SeatRequest | DomainError] = []
+        for booking_id, event_id, seats in calls:
+            try:
+                parsed.append(seat_request(booking_id, event_id, seats, self.limits))
+            except DomainError as error:
+                parsed.append(error)
+        valid = [request for request in parsed if isinstance(request, SeatRequest)]
+        decided = iter(await self._reserve_many(valid) if valid else [])
+        return [_answer(item, next(decided)) if isinstance(item, SeatRequest) else item for item in parsed]
 
     async def release_seats(self, booking_id: str) -> Reservation:
         return await self._store.release(parse_uuid("booking_id", booking_id))
@@ -92,3 +114,13 @@ class EventService:
         if result is None:
             raise ReservationNotFound(parsed)
         return result[0]
+
+
+def _answer(request: SeatRequest, decided: Decided) -> Reservation | DomainError:
+    if decided is None:
+        return EventNotFound(request.event_id)
+    recorded, available = decided
+    try:
+        return replay_outcome(recorded, request, available)
+    except DomainError as error:
+        return error

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -53,12 +53,24 @@ class Batcher(Generic[K, T, R]):
         self._drainers: dict[K, set[asyncio.Task[None]]] = {}
 
     async def submit(self, key: K, item: T) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(key, []).append((item, future))
+        return await asyncio.shield(self._enqueue(key, [item])[0])
+
+    async def submit_many(self, key: K, items: Sequence[T]) -> list[R]:
+        """Queues `items` together, in order, so that they share batches with each other (and
+        with whatever else is queued); one result per item. A failed item raises its error."""
+        if not items:
+            return []
+        futures = self._enqueue(key, items)
+        return list(await asyncio.shield(asyncio.gather(*futures)))
+
+    def _enqueue(self, key: K, items: Sequence[T]) -> list[asyncio.Future[R]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._queues.setdefault(key, []).extend(zip(items, futures, strict=True))
         drainers = self._drainers.setdefault(key, set())
         if len(drainers) < self._max_in_flight:
             drainers.add(asyncio.create_task(self._drain(key)))
-        return await asyncio.shield(future)
+        return futures
 
     async def _drain(self, key: K) -> None:
         try:

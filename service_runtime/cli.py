@@ -13,20 +13,29 @@ import gc
 import logging
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import uvloop
 
 from service_runtime import logs
-from service_runtime.config import ConfigError, Env
+from service_runtime.config import ConfigError, Env, ServerSettings
 from service_runtime.database import DatabaseUnavailable
 from service_runtime.migrations import MigrationError
 from service_runtime.serve import ListenError
 
 log = logging.getLogger(__name__)
 
-S = TypeVar("S")
 T = TypeVar("T")
+
+
+class ServiceSettings(Protocol):
+    """What the command line needs of a service's settings."""
+
+    @property
+    def server(self) -> ServerSettings: ...
+
+
+S = TypeVar("S", bound=ServiceSettings)
 
 _STARTUP_ERRORS = (ConfigError, DatabaseUnavailable, ListenError, MigrationError)
 
@@ -66,8 +75,8 @@ def run_service(
     args = parser.parse_args(argv)
     try:
         env = Env.load()
-        logs.configure(env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")), name)
         settings = load_settings(env)
+        logs.configure(settings.server.log_level, name)
         if args.command == "migrate":
             applied = _run(migrate(settings), env)
             print(f"{name}: {applied} migration(s) applied", file=sys.stderr)

@@ -56,13 +56,7 @@ class ErrorTable:
     def http_body(self, error: DomainError) -> tuple[int, dict[str, Any]]:
         """(HTTP status, gRPC-Gateway style JSON body)."""
         spec = self.spec(error)
-        detail = {
-            "@type": ERROR_INFO_TYPE,
-            "reason": spec.reason,
-            "domain": self.domain,
-            "metadata": dict(error.metadata),
-        }
-        return spec.http_status, {"code": spec.grpc_code.value[0], "message": error.message, "details": [detail]}
+        return spec.http_status, status_body(spec.grpc_code, error.message, spec.reason, self.domain, error.metadata)
 
     def grpc_status(self, error: DomainError) -> grpc.Status:
         """A rich gRPC status whose details hold the ErrorInfo."""
@@ -72,6 +66,15 @@ class ErrorTable:
         return rpc_status.to_status(
             status_pb2.Status(code=spec.grpc_code.value[0], message=error.message, details=[detail])
         )
+
+
+def status_body(
+    code: grpc.StatusCode, message: str, reason: str, domain: str, metadata: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A `google.rpc.Status` with one ErrorInfo detail, in the proto3 JSON mapping (the body
+    gRPC-Gateway answers errors with)."""
+    detail = {"@type": ERROR_INFO_TYPE, "reason": reason, "domain": domain, "metadata": dict(metadata or {})}
+    return {"code": code.value[0], "message": message, "details": [detail]}
 
 
 def error_info_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> error_details_pb2.ErrorInfo | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Mapping
+
+from service_runtime.config import Env
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,10 @@ class Faults:
         if enabled:
             log.warning("TEST FAULT INJECTION ENABLED: %s", ", ".join(sorted(enabled)))
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Faults:
-        raw = environ.get(ENV_VAR, "")
-        return cls(frozenset(p.strip() for p in raw.split(",") if p.strip()))
+    @staticmethod
+    def points_from_env(env: Env) -> frozenset[str]:
+        """The fault points named in TICKETFLOW_TEST_FAULTS (for the service's settings)."""
+        return frozenset(p.strip() for p in env.text(ENV_VAR, "").split(",") if p.strip())
 
     def point(self, name: str) -> None:
         """Kills this process with SIGKILL (no clean-up at all) if `name` is enabled."""

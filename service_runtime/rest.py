@@ -20,7 +20,7 @@ import grpc
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from service_runtime.error_table import ErrorTable
+from service_runtime.error_table import ErrorTable, status_body
 from service_runtime.errors import DomainError, InvalidArgument, Unavailable
 from service_runtime.metrics import CONTENT_TYPE, Metrics
 from service_runtime.protojson import dumps
@@ -44,14 +44,7 @@ def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | 
 
 
 def error_response(status: int, code: grpc.StatusCode, message: str, reason: str, domain: str) -> Response:
-    body = {
-        "code": code.value[0],
-        "message": message,
-        "details": [
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": domain, "metadata": {}}
-        ],
-    }
-    return json_response(body, status)
+    return json_response(status_body(code, message, reason, domain), status)
 
 
 def install(

@@ -1,9 +1,10 @@
 """One process, one event loop: Hypercorn serving the Quart app beside a grpc.aio server.
 
-`Servers(...)` binds both ports first (a port in use is a one-line `ListenError`); `run()`
-serves until SIGTERM or SIGINT. Shutdown is graceful: both stop accepting, calls and requests
-in flight get `shutdown_grace` seconds to finish, then `on_stop` runs (drain detached work,
-close the pool) and `run()` returns, so the process exits 0.
+`serve_service(...)` is a service process's life: bind both ports (a port in use is a one-line
+`ListenError`), open the database pool, build the service around it, serve until SIGTERM or
+SIGINT, stop. Shutdown is graceful: both servers stop accepting, calls and requests in flight
+get `shutdown_grace` seconds to finish, then the service's own `stop` runs (drain background
+work), the pool closes and the process exits 0.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import asyncio
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
-from service_runtime.config import ServerSettings
+from psycopg_pool import AsyncConnectionPool
+
+from service_runtime.config import DatabaseSettings, ServerSettings
+from service_runtime.database import open_pool
 from service_runtime.grpc_server import GrpcServer
 
 log = logging.getLogger(__name__)
@@ -112,3 +117,37 @@ class Servers:
             return
         log.info("received %s", sig.name)
         self._stop.set()
+
+
+@dataclass
+class Started:
+    """A service built around its pool: the app to serve, and what to do once serving stopped."""
+
+    http_app: Quart
+    stop: Callable[[], Awaitable[None]]
+
+
+async def serve_service(
+    name: str,
+    server: ServerSettings,
+    database: DatabaseSettings,
+    grpc_services: Iterable[str],
+    start: Callable[[AsyncConnectionPool, GrpcServer], Awaitable[Started]],
+) -> None:
+    """Binds, connects, `start(pool, grpc_server)`s the service, serves until a signal, stops."""
+    grpc_server = GrpcServer(grpc_services)
+    servers = Servers(server, grpc_server)
+    pool = await open_pool(database, name=name)
+    try:
+        started = await start(pool, grpc_server)
+    except BaseException:
+        await pool.close()
+        raise
+
+    async def stop() -> None:
+        try:
+            await started.stop()
+        finally:
+            await pool.close()
+
+    await servers.run(started.http_app, on_stop=stop)

@@ -1,14 +1,17 @@
-"""The guarantees TicketFlow makes, checked against both databases at a quiet moment.
+"""The guarantees TicketFlow makes, checked against both databases at a quiet moment: the one
+seat audit of the tests, the load tool and the benchmark.
 
-    audit(booking_conn, event_conn) -> Report
+    audit(booking_conn, event_conn) -> Report      both databases
+    assert_seats_consistent(event_dsn)             the event service's database alone (1b)
 
-1. Seats add up, per event: total = available + seats of CONFIRMED bookings
-   (and, inside the event service: total = available + seats of RESERVED reservations).
+1. Seats add up, per event: (a) total = available + seats of CONFIRMED bookings, and
+   (b) inside the event service: total = available + seats of RESERVED reservations.
 2. No seat is held without a CONFIRMED booking, and every CONFIRMED booking holds its seats:
    RESERVED reservations and CONFIRMED bookings are the same booking ids with the same seats.
 3. Nothing is left unsettled: no PENDING or CANCELLING booking (after the settle time).
 4. One booking per idempotency key.
-Used by the end-to-end tests and by the load tool after a run.
+The event service's tests check (1b) after every race they stage; the end-to-end tests, the
+load tool and the benchmark check all of them after a run (tools.audit.settled).
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ from typing import Any
 import psycopg
 
 _EVENTS = "SELECT id, total_seats, available_seats FROM events"
+# (1b) in SQL: the event service's tests run it on databases of any size.
+_SEAT_MISMATCHES = """
+SELECT e.id, e.total_seats, e.available_seats, coalesce(h.held, 0) AS held
+  FROM events e
+  LEFT JOIN (SELECT event_id, sum(seats) AS held FROM reservations WHERE state = 'RESERVED' GROUP BY event_id) h
+    ON h.event_id = e.id
+ WHERE e.total_seats <> e.available_seats + coalesce(h.held, 0)
+"""
 _RESERVED = "SELECT booking_id, event_id, seats FROM reservations WHERE state = 'RESERVED'"
 _CONFIRMED = "SELECT id, event_id, seats FROM bookings WHERE status = 'CONFIRMED'"
 _UNSETTLED = "SELECT status, count(*) FROM bookings WHERE status IN ('PENDING', 'CANCELLING') GROUP BY status"
@@ -28,6 +39,35 @@ _DUPLICATE_KEYS = (
     "GROUP BY idempotency_key HAVING count(*) > 1"
 )
 _STATUS_COUNTS = "SELECT status, count(*), coalesce(sum(seats), 0) FROM bookings GROUP BY status"
+
+
+@dataclass(frozen=True)
+class SeatMismatch:
+    """An event whose seats do not add up inside the event service (1b)."""
+
+    event_id: str
+    total_seats: int
+    available_seats: int
+    reserved_seats: int
+
+    def __str__(self) -> str:
+        return (
+            f"event {self.event_id}: total {self.total_seats} != available {self.available_seats}"
+            f" + RESERVED {self.reserved_seats}"
+        )
+
+
+def seat_mismatches(event_conn: psycopg.Connection[Any], limit: int | None = None) -> list[SeatMismatch]:
+    """(1b): the events of the event service's database whose seats do not add up."""
+    query = _SEAT_MISMATCHES if limit is None else f"{_SEAT_MISMATCHES} LIMIT {int(limit)}"
+    return [SeatMismatch(str(r[0]), r[1], r[2], int(r[3])) for r in event_conn.execute(query)]
+
+
+def assert_seats_consistent(event_dsn: str) -> None:
+    """(1b) as a test assertion, on the event service's database."""
+    with psycopg.connect(event_dsn) as conn:
+        mismatches = seat_mismatches(conn)
+    assert not mismatches, "; ".join(map(str, mismatches))
 
 
 @dataclass
@@ -71,11 +111,8 @@ def audit(booking_conn: psycopg.Connection[Any], event_conn: psycopg.Connection[
 
     seat_sums: list[str] = []
     held_by_event: dict[Any, int] = defaultdict(int)
-    reserved_by_event: dict[Any, int] = defaultdict(int)
     for event_id, seats in confirmed.values():
         held_by_event[event_id] += seats
-    for event_id, seats in reserved.values():
-        reserved_by_event[event_id] += seats
     for event_id, (total, available) in events.items():
         if total != available + held_by_event.get(event_id, 0):
             violation(
@@ -83,12 +120,8 @@ def audit(booking_conn: psycopg.Connection[Any], event_conn: psycopg.Connection[
                 f"event {event_id}: total {total} != available {available} + CONFIRMED bookings' "
                 f"{held_by_event.get(event_id, 0)}",
             )
-        if total != available + reserved_by_event.get(event_id, 0):
-            violation(
-                seat_sums,
-                f"event {event_id}: total {total} != available {available} + RESERVED "
-                f"{reserved_by_event.get(event_id, 0)}",
-            )
+    for mismatch in seat_mismatches(event_conn, limit):
+        violation(seat_sums, str(mismatch))
     for event_id in set(held_by_event) - set(events):
         violation(seat_sums, f"CONFIRMED bookings hold seats of unknown event {event_id}")
 

@@ -1,7 +1,7 @@
 """The audit at a quiet moment: wait until the system has settled, then check both databases
 with `tools.audit.invariants` (seats add up per event, no seat held without a CONFIRMED
-booking, nothing PENDING or CANCELLING, one booking per idempotency key). Used by the load
-tool after a run."""
+booking, nothing PENDING or CANCELLING, one booking per idempotency key). Used after a run by
+the end-to-end tests, the load tool and the benchmark."""
 
 from __future__ import annotations
 

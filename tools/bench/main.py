@@ -27,12 +27,11 @@ import uvloop
 
 from tools.bench import cpu, machine, pgbench
 from tools.bench.profiles import profile_services
-from tools.devstack.options import Options, Ports
-from tools.devstack.stack import DevStack
-from tools.embedded_postgres.server import free_port
 from tools.loadtest.run import Result, Targets, run
 from tools.loadtest.workload import Workload
-from tools.supervisor.child import PrefixedOutput
+from tools.stack.config import Ports, StackConfig
+from tools.stack.stack import Stack
+from tools.supervisor.output import PrefixedOutput
 
 PGBENCH_DB = "bench_pgbench"
 
@@ -81,22 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stack_options() -> Options:
-    ports = Ports(free_port(), free_port(), free_port(), free_port())
-    return Options(
-        host="127.0.0.1",
-        ports=ports,
-        postgres_port=0,
-        external_db=False,
+def _stack_config(environ: dict[str, str]) -> StackConfig:
+    """The dev stack's throw-away PostgreSQL and both services, on free ports."""
+    return StackConfig(
+        ports=Ports.free(),
         event_db="bench_events",
         booking_db="bench_bookings",
-        keep_data=False,
-        demo=False,
-        stop_timeout=8.0,
+        environ={**os.environ, **environ},
     )
 
 
-def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace) -> Row:
+def _pgbench_row(stack: Stack, meter: cpu.CpuMeter, label: str, events: int, args: argparse.Namespace) -> Row:
     assert stack.postgres is not None
     pg = stack.postgres
     result = pgbench.run(
@@ -115,18 +109,12 @@ def _pgbench_row(stack: DevStack, meter: cpu.CpuMeter, label: str, events: int, 
     return Row(label, result.tps, result.latencies_ms, meter.used, result.transactions, meter.wall, result.command)
 
 
-def _e2e_row(stack: DevStack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
-    assert stack.event and stack.booking and stack.server
-    targets = Targets(stack.booking.http_url, stack.event.http_url)
+def _e2e_row(stack: Stack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
+    targets = Targets(stack.booking_url, stack.event_url)
     if warmup:
         # Connections, pools and prepared statements get made here, not in the measurement.
         uvloop.run(run(Workload(**{**workload.__dict__, "duration": warmup, "seed": 0}), targets))
-    audited = Targets(
-        targets.booking_url,
-        targets.event_url,
-        stack.server.dsn(stack.booking.database),
-        stack.server.dsn(stack.event.database),
-    )
+    audited = Targets(targets.booking_url, targets.event_url, stack.booking_dsn, stack.event_dsn)
     result = uvloop.run(run(workload, audited, settle_timeout=60, measure=meter))
     stats = result.stats
     note = "; ".join(result.problems) or (result.audit.summary() if result.audit else "")
@@ -161,24 +149,22 @@ def main(argv: list[str]) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "stack.log"
     with log_path.open("w") as log:
-        stack = DevStack(_stack_options(), PrefixedOutput(log), environ={**os.environ, **environ})
+        stack = Stack(_stack_config(environ), PrefixedOutput(log))
         try:
             return _bench(stack, args, out_dir)
         finally:
             stack.stop()
 
 
-def _bench(stack: DevStack, args: argparse.Namespace, out_dir: Path) -> int:
+def _bench(stack: Stack, args: argparse.Namespace, out_dir: Path) -> int:
     stack.start()
-    assert stack.postgres is not None and stack.event and stack.booking
+    assert stack.postgres is not None
     pg = stack.postgres
     assert pg.process is not None
     print(f"machine: {machine.describe(pg.bindir)}")
     print(f"logs of the services and PostgreSQL, raw profiles: {out_dir}")
     pgbench.prepare_database(pg.dsn(), pg.dsn(PGBENCH_DB), PGBENCH_DB, args.events)
-    meter = cpu.CpuMeter(
-        {"event": stack.event.child.pid, "booking": stack.booking.child.pid, "postgres": pg.process.pid}
-    )
+    meter = cpu.CpuMeter({"event": stack.event.pid, "booking": stack.booking.pid, "postgres": pg.process.pid})
     c = args.concurrency
     flash = Workload(
         "flash",

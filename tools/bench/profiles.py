@@ -10,9 +10,9 @@ from pathlib import Path
 import uvloop
 
 from tools.bench.pyspy import record, summarize
-from tools.devstack.stack import DevStack
 from tools.loadtest.run import Targets, run
 from tools.loadtest.workload import Workload
+from tools.stack.stack import Stack
 
 
 def find_py_spy(given: Path | None) -> Path | None:
@@ -22,15 +22,14 @@ def find_py_spy(given: Path | None) -> Path | None:
     return Path(found) if found else None
 
 
-def profile_services(stack: DevStack, workload: Workload, py_spy: Path | None, seconds: int, out_dir: Path) -> str:
+def profile_services(stack: Stack, workload: Workload, py_spy: Path | None, seconds: int, out_dir: Path) -> str:
     """Profiles both services under `workload`; keeps py-spy's collapsed stacks in `out_dir`
     (for flamegraph.pl or speedscope) and returns the summaries."""
     binary = find_py_spy(py_spy)
     if binary is None:
         return "profiles: skipped (no py-spy: pass --py-spy PATH; see BENCHMARKS.md)"
-    assert stack.event and stack.booking
-    targets = Targets(stack.booking.http_url, stack.event.http_url)
-    services = {"event_service": stack.event.child.pid, "booking_service": stack.booking.child.pid}
+    targets = Targets(stack.booking_url, stack.event_url)
+    services = {"event_service": stack.event.pid, "booking_service": stack.booking.pid}
     # A little longer than the profiles, so that they only see the service under load.
     load = Workload(**{**workload.__dict__, "duration": seconds + 3, "seed": 2})
     outputs = {name: out_dir / f"{name}.pyspy.txt" for name in services}

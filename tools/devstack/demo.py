@@ -8,7 +8,7 @@ import shlex
 import urllib.request
 from dataclasses import dataclass
 
-from tools.devstack.stack import DevStack
+from tools.stack.stack import Stack
 
 # (name, start time, seats): a small sale to sell out by hand, and a large one for load tests.
 DEMO_EVENTS = [
@@ -37,9 +37,9 @@ def create_demo_events(event_url: str) -> list[DemoEvent]:
     return created
 
 
-def banner(stack: DevStack, events: list[DemoEvent], ready_seconds: float) -> str:
-    assert stack.event is not None and stack.booking is not None and stack.server is not None
-    event, booking, server = stack.event, stack.booking, stack.server
+def banner(stack: Stack, events: list[DemoEvent], ready_seconds: float) -> str:
+    assert stack.database is not None
+    event, booking, server = stack.event, stack.booking, stack.database
     lines = [
         "",
         f"TicketFlow is up (ready in {ready_seconds:.1f} s). Ctrl-C stops everything.",
@@ -48,10 +48,10 @@ def banner(stack: DevStack, events: list[DemoEvent], ready_seconds: float) -> st
     for service in (event, booking):
         lines.append(
             f"  {service.name}_service".ljust(20) + f"REST {service.http_url}   gRPC {service.grpc_address}   "
-            f"database {service.database}   pid {service.child.pid}"
+            f"database {service.database}   pid {service.pid}"
         )
     if stack.postgres is not None and stack.postgres.process is not None:
-        where = "kept on exit (--keep-data)" if stack.options.keep_data else "removed on exit"
+        where = "kept on exit (--keep-data)" if stack.config.keep_data else "removed on exit"
         lines.append(
             "  postgres".ljust(20)
             + f"{server.host}:{server.port} as {server.user}, data in {stack.postgres.base} ({where})   "
@@ -78,8 +78,8 @@ def banner(stack: DevStack, events: list[DemoEvent], ready_seconds: float) -> st
         "Load test (flash sale on a new event, then the audit of both databases):",
         "  ./tools/bazel run //tools/loadtest -- flash --seats 5000 --requests 20000 --concurrency 64 "
         f"--booking-url {booking.http_url} --event-url {event.http_url} "
-        f"--booking-dsn {shlex.quote(server.dsn(booking.database))} "
-        f"--event-dsn {shlex.quote(server.dsn(event.database))}",
+        f"--booking-dsn {shlex.quote(stack.booking_dsn)} "
+        f"--event-dsn {shlex.quote(stack.event_dsn)}",
         "",
     ]
     return "\n".join(lines)

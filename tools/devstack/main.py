@@ -13,21 +13,23 @@ import time
 from types import FrameType
 
 from tools.devstack import options as cli
-from tools.devstack.databases import DatabaseSetupError
 from tools.devstack.demo import banner, create_demo_events
-from tools.devstack.ports import PortInUse, check_free
-from tools.devstack.stack import DevStack, Interrupted, StartupFailed
 from tools.embedded_postgres.server import PostgresError
-from tools.supervisor.child import PrefixedOutput
+from tools.stack.database import DatabaseServer, DatabaseSetupError
+from tools.stack.ports import PortInUse, check_free
+from tools.stack.services import Interrupted, StartupFailed
+from tools.stack.stack import Stack
+from tools.supervisor.output import PrefixedOutput
 
 
 def main(argv: list[str]) -> int:
     options = cli.parse(argv)
-    wanted = options.ports.named()
-    if options.postgres_port:
-        wanted["PostgreSQL"] = options.postgres_port
+    config = options.stack
+    wanted = config.ports.named()
+    if config.postgres_port:
+        wanted["PostgreSQL"] = config.postgres_port
     try:
-        check_free(options.host, wanted)
+        check_free(config.host, wanted)
     except PortInUse as error:
         print(f"ticketflow: error: {error}", file=sys.stderr)
         return 2
@@ -43,19 +45,18 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    stack = DevStack(options, output)
+    stack = Stack(config, output, DatabaseServer.from_env() if options.external_db else None)
     started = time.monotonic()
     status = 0
     try:
         stack.start(stop.is_set)
-        assert stack.event is not None
-        events = create_demo_events(stack.event.http_url) if options.demo else []
+        events = create_demo_events(stack.event_url) if options.demo else []
         output.write(banner(stack, events, time.monotonic() - started))
         while not stop.wait(0.25):
             if failed := stack.exited():
                 output.line(
                     "stack",
-                    f"{failed.name}_service exited with {failed.child.exit_code()}: stopping everything",
+                    f"{failed.name}_service exited with {failed.exit_code()}: stopping everything",
                 )
                 status = 1
                 break

@@ -11,35 +11,15 @@ from dataclasses import dataclass
 
 from booking_service import config as booking_config
 from event_service import config as event_config
-
-
-@dataclass(frozen=True)
-class Ports:
-    event_http: int
-    event_grpc: int
-    booking_http: int
-    booking_grpc: int
-
-    def named(self) -> dict[str, int]:
-        return {
-            "event HTTP": self.event_http,
-            "event gRPC": self.event_grpc,
-            "booking HTTP": self.booking_http,
-            "booking gRPC": self.booking_grpc,
-        }
+from tools.stack.config import Ports, StackConfig
 
 
 @dataclass(frozen=True)
 class Options:
-    host: str
-    ports: Ports
-    postgres_port: int  # 0: a free one
+    stack: StackConfig
+    # An existing PostgreSQL given by the DB_* variables, instead of the stack's throw-away one.
     external_db: bool
-    event_db: str
-    booking_db: str
-    keep_data: bool
     demo: bool
-    stop_timeout: float
 
 
 def parse(argv: list[str]) -> Options:
@@ -99,14 +79,13 @@ def parse(argv: list[str]) -> Options:
         parser.error(f"the four service ports must differ: {ports.named()}")
     if args.external_db and (args.keep_data or args.postgres_port):
         parser.error("--keep-data and --postgres-port are about the throw-away PostgreSQL, not --external-db")
-    return Options(
-        host=args.host,
+    stack = StackConfig(
         ports=ports,
-        postgres_port=args.postgres_port,
-        external_db=args.external_db,
         event_db=args.event_db,
         booking_db=args.booking_db,
-        keep_data=args.keep_data,
-        demo=args.demo,
+        host=args.host,
         stop_timeout=args.stop_timeout,
+        postgres_port=args.postgres_port,
+        keep_data=args.keep_data,
     )
+    return Options(stack=stack, external_db=args.external_db, demo=args.demo)

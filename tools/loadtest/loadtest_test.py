@@ -10,8 +10,9 @@ import pytest
 
 from tools.loadtest.run import Result, Targets, run
 from tools.loadtest.workload import Workload
+from tools.stack.stack import Stack
+from tools.testing.launch import running_stack
 from tools.testing.postgres import PostgresServer
-from tools.testing.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="module")

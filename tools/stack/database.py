@@ -1,7 +1,8 @@
-"""The PostgreSQL the dev stack's services use: where it is, and their two databases in it.
+"""The PostgreSQL the stack's services use: where it is, and their two databases in it.
 
-Either the throw-away server the stack starts (`tools.embedded_postgres`), or an existing one
-given by the README's DB_* variables (`--external-db`), read exactly as the services read them.
+Either a throw-away server (`tools.embedded_postgres`: the one the stack starts, or the tests'
+session server), or an existing one given by the README's DB_* variables (the dev stack's
+`--external-db`), read exactly as the services read them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from service_runtime.config import DatabaseSettings, Env, Secret
+from tools.embedded_postgres.server import EmbeddedPostgres
 
 
 class DatabaseSetupError(RuntimeError):
@@ -19,7 +21,7 @@ class DatabaseSetupError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Server:
+class DatabaseServer:
     host: str
     port: int
     user: str
@@ -27,10 +29,15 @@ class Server:
     sslmode: str
 
     @classmethod
-    def from_env(cls) -> Server:
+    def from_env(cls) -> DatabaseServer:
         """The server the DB_* variables (environment, then .env) point at."""
         settings = DatabaseSettings.from_env(Env.load(), default_name="postgres")
         return cls(settings.host, settings.port, settings.user, settings.password, settings.sslmode)
+
+    @classmethod
+    def embedded(cls, server: EmbeddedPostgres) -> DatabaseServer:
+        """A throw-away server: its superuser, trust authentication, no TLS on loopback."""
+        return cls(server.host, server.port, server.user, Secret(""), "disable")
 
     def service_env(self, dbname: str) -> dict[str, str]:
         """The DB_* variables of a service using database `dbname`."""
