@@ -63,7 +63,9 @@ def build(
     outcomes = metrics.counter("bookings_total", "Create-booking requests by outcome.", ["outcome"])
     settled = metrics.counter("reconciler_settled_total", "Bookings settled by the reconciler, by result.", ["result"])
     batch_sizes = metrics.histogram(
-        "booking_batch_size", "Create-booking requests per batch (one INSERT, one reservation call).", [],
+        "booking_batch_size",
+        "Create-booking requests per batch (one INSERT, one reservation call).",
+        [],
         buckets=BATCH_BUCKETS,
     )
     unsupported = metrics.counter(

@@ -84,7 +84,9 @@ class EventClient:
         """Takes each booking's seats; per booking, what the event service holds for it after
         the call. Retrying is safe for the same reason a single call is: every entry is
         idempotent by booking id. Raises SeatsUnavailable when no answer comes."""
-        requests = [pb.ReserveSeatsRequest(booking_id=str(b.id), event_id=str(b.event_id), seats=b.seats) for b in bookings]
+        requests = [
+            pb.ReserveSeatsRequest(booking_id=str(b.id), event_id=str(b.event_id), seats=b.seats) for b in bookings
+        ]
         if self._has_batches:
             batch = pb.ReserveSeatsBatchRequest(requests=requests)
             try:

@@ -28,7 +28,7 @@ class FakeStore:
         self.writes = 0
         self.statements = 0
 
-    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]:
+    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | Failed | None]:
         self.statements += 1
         return [self._insert(new) for new in news]
 
@@ -56,7 +56,11 @@ class FakeStore:
         return self.rows.get(booking_id)
 
     async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]:
-        return {b.idempotency_key: b for b in self.rows.values() if b.idempotency_key in keys}
+        return {
+            b.idempotency_key: b
+            for b in self.rows.values()
+            if b.idempotency_key is not None and b.idempotency_key in keys
+        }
 
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
         self.statements += 1

@@ -175,7 +175,7 @@ class BookingRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]:
+    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | Failed | None]:
         """Records the requests PENDING; per request, in order: its new booking, None when its
         idempotency key is taken, or `Failed` when its own row was refused."""
         try:

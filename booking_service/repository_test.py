@@ -21,7 +21,7 @@ def _new(user: str = "alice", key: str | None = None, seats: int = 1) -> NewBook
     return NewBooking(uuid.uuid4(), user, EVENT, seats, key, request_hash(EVENT, user, seats) if key else None)
 
 
-async def _insert(repo: BookingRepository, new: NewBooking) -> Booking | None | Failed:
+async def _insert(repo: BookingRepository, new: NewBooking) -> Booking | Failed | None:
     [result] = await repo.insert_pending([new])
     return result
 

@@ -50,7 +50,7 @@ from service_runtime.validation import check_text, decode_position, encode_posit
 
 
 class Store(Protocol):
-    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | None | Failed]: ...
+    async def insert_pending(self, news: Sequence[NewBooking]) -> list[Booking | Failed | None]: ...
     async def get_by_keys(self, keys: Collection[str]) -> dict[str, Booking]: ...
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]: ...
     async def get(self, booking_id: uuid.UUID) -> Booking | None: ...
@@ -128,7 +128,9 @@ class BookingService:
         booking as it stands at the end, or the error that fails only that request."""
         recorded = await self._record(news)
         # A booking asked for twice in one batch (concurrent retries) is reserved once.
-        pending = list({b.id: b for b in recorded if isinstance(b, Booking) and b.status is BookingStatus.PENDING}.values())
+        pending = list(
+            {b.id: b for b in recorded if isinstance(b, Booking) and b.status is BookingStatus.PENDING}.values()
+        )
         if not pending:
             return recorded
         try:

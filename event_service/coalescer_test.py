@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tools.audit.invariants import assert_seats_consistent
 from event_service.coalescer import ReservationCoalescer
 from event_service.domain import NewEvent, Reservation, ReservationState, SeatRequest
 from event_service.repository import EventRepository
 from event_service.service import Decided
+from tools.audit.invariants import assert_seats_consistent
 
 
 async def reserve(coalescer: ReservationCoalescer, request: SeatRequest) -> Decided:

@@ -12,10 +12,10 @@ from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tools.audit.invariants import assert_seats_consistent
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
+from tools.audit.invariants import assert_seats_consistent
 
 START = timestamp_pb2.Timestamp(seconds=1_830_000_000)
 

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tools.audit.invariants import assert_seats_consistent
 from event_service.domain import NewEvent, ReservationState, SeatRequest
 from event_service.repository import EventRepository
+from tools.audit.invariants import assert_seats_consistent
 
 START = datetime(2027, 3, 1, 19, 30, tzinfo=UTC)
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
-from quart import Quart
-
 from psycopg_pool import AsyncConnectionPool
+from quart import Quart
 
 from service_runtime.config import DatabaseSettings, ServerSettings
 from service_runtime.database import open_pool
