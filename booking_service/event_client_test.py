@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import pytest
@@ -24,7 +25,7 @@ class _Events(pb_grpc.EventServiceServicer):
         self.internal = False
         self.calls: list[str] = []
 
-    async def _maybe_fail(self, context: grpc.aio.ServicerContext, name: str) -> None:
+    async def _maybe_fail(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> None:
         self.calls.append(name)
         if self.internal:
             await context.abort(grpc.StatusCode.INTERNAL, "database went away")
@@ -40,13 +41,13 @@ class _Events(pb_grpc.EventServiceServicer):
         return pb.ReserveSeatsResult(reservation=reservation)
 
     async def ReserveSeatsBatch(
-        self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ReserveSeatsBatchResponse:
         await self._maybe_fail(context, f"batch:{len(request.requests)}")
         return pb.ReserveSeatsBatchResponse(results=[self._result(r) for r in request.requests])
 
     async def GetReservation(
-        self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.Reservation:
         await self._maybe_fail(context, "get")
         await context.abort(grpc.StatusCode.NOT_FOUND, "no reservation")
@@ -56,7 +57,9 @@ class _Events(pb_grpc.EventServiceServicer):
 class _OldEvents(pb_grpc.EventServiceServicer):
     """An event service from before ReserveSeatsBatch."""
 
-    async def ReserveSeats(self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext) -> pb.Reservation:
+    async def ReserveSeats(
+        self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Reservation:
         return pb.Reservation(booking_id=request.booking_id, state=pb.Reservation.RESERVED)
 
 

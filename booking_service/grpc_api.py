@@ -4,6 +4,8 @@ Every method needs a bearer token in the `authorization` metadata (`access.grpc_
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from booking_service.errors import ERRORS
@@ -29,7 +31,7 @@ def servicer(service: BookingService, access: Access, metrics: Metrics) -> pb_gr
             )
             return booking_message(booking)
 
-        async def GetBooking(self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext) -> pb.Booking:
+        async def GetBooking(self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Booking:
             return booking_message(await service.get_booking(access.grpc_user(context), request.booking_id))
 
         async def ListUserBookings(

@@ -3,7 +3,8 @@
 The images are the archives `bazel run //<service>:load` loads; nothing of the build machine is
 mounted into the containers. Each runs with host networking (so the PostgreSQL of the test,
 on 127.0.0.1, is reachable) as its image's non-root user. Skips only when podman cannot run
-here at all (./tools/bazel installs podman and runc on Debian).
+here at all (./tools/bazel installs podman and runc on Debian); under --config=ci that skip
+fails (tools/pytest/skips.py).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ GetReservation), only a peer whose verified client certificate names a SEAT_CALL
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from event_service.errors import ERRORS
@@ -29,17 +31,19 @@ def servicer(
 ) -> pb_grpc.EventServiceServicer:
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class EventServicer(pb_grpc.EventServiceServicer):
-        async def CreateEvent(self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
+        async def CreateEvent(
+            self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Event:
             event = await service.create_event(
                 access.grpc_user(context), request.name, optional_datetime(request, "start_time"), request.total_seats
             )
             return event_message(event)
 
-        async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext) -> pb.Event:
+        async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Event:
             return event_message(await service.get_event(request.event_id))
 
         async def ListEvents(
-            self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.ListEventsResponse:
             page = await service.list_events(request.page_size, request.page_token)
             return pb.ListEventsResponse(
@@ -49,14 +53,14 @@ def servicer(
             )
 
         async def ReserveSeats(
-            self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ReserveSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             seat_callers.check(context)
             reservation = await service.reserve_seats(request.booking_id, request.event_id, request.seats)
             return reservation_message(reservation)
 
         async def ReserveSeatsBatch(
-            self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.ReserveSeatsBatchResponse:
             seat_callers.check(context)
             if len(request.requests) > MAX_BATCH:
@@ -65,13 +69,13 @@ def servicer(
             return pb.ReserveSeatsBatchResponse(results=[reserve_result(result, ERRORS) for result in results])
 
         async def ReleaseSeats(
-            self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             seat_callers.check(context)
             return reservation_message(await service.release_seats(request.booking_id))
 
         async def GetReservation(
-            self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext
+            self, request: pb.GetReservationRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Reservation:
             seat_callers.check(context)
             return reservation_message(await service.get_reservation(request.booking_id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -83,7 +83,9 @@ def status_body(
 def error_info_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo detail of a failed call, if the server sent one."""
     try:
-        status = rpc_status.from_call(error)
+        # from_call reads code(), details() and trailing_metadata(), which AioRpcError has
+        # too; the stubs accept only grpc.Call.
+        status = rpc_status.from_call(cast(grpc.Call, error))
     except ValueError:
         return None
     if status is None:

@@ -46,6 +46,7 @@ def test_grpc_status_carries_the_same_error_info() -> None:
     assert status.code == grpc.StatusCode.FAILED_PRECONDITION
     ((key, raw),) = status.trailing_metadata
     assert key == "grpc-status-details-bin"
+    assert isinstance(raw, bytes)
     info = error_details_pb2.ErrorInfo()
     status_pb2.Status.FromString(raw).details[0].Unpack(info)
     assert (info.reason, info.domain, dict(info.metadata)) == ("SOLD_OUT", "test.ticketflow", {"available_seats": "0"})

@@ -13,6 +13,10 @@ The repository rule reads the lock (package, version, architecture, sha256 per l
 line, refuses any file whose sha256 differs from the lock, and exposes the .deb files as
 `@debian_packages//:debs`. `//tools/oci:runtime` unpacks them into the images' runtime layer.
 
+Where apt cannot provide them, the repository says why (`UNAVAILABLE` in its status.bzl) and the
+images are left out of the build; but when the repository environment sets
+TICKETFLOW_REQUIRE_ALL_TESTS (`--config=ci` in .bazelrc: `--repo_env`), that is an error.
+
 apt-get downloads through the machine's apt sources, so its package lists must exist
 (`apt-get update`; `./tools/bazel` runs it when it installs packages), and the pinned versions
 must still be in the archive: when a security update replaces one, regenerate the lock.
@@ -21,9 +25,12 @@ Editing the lock re-runs the rule.
 
 load("//tools/python:interpreter.bzl", "INTERPRETER_PATH_ATTR")
 
+_REQUIRE_ENV = "TICKETFLOW_REQUIRE_ALL_TESTS"
+
 def _debian_packages_impl(rctx):
     python = rctx.read(rctx.attr.interpreter_path).strip()
     rctx.report_progress("apt-get download: the packages of {}".format(rctx.attr.lock))
+    require = rctx.os.environ.get(_REQUIRE_ENV, "") not in ("", "0")
     result = rctx.execute(
         [
             python,
@@ -33,7 +40,7 @@ def _debian_packages_impl(rctx):
             rctx.path(rctx.attr.lock),
             "--out",
             rctx.path("."),
-        ],
+        ] + (["--require"] if require else []),
         timeout = rctx.attr.timeout,
         quiet = True,
     )
@@ -56,6 +63,7 @@ DEBIAN_PACKAGES_ATTRS = {
 
 debian_packages = repository_rule(
     implementation = _debian_packages_impl,
+    environ = [_REQUIRE_ENV],
     doc = "Downloads the .deb files of a Debian package lock, checks their sha256, exposes `:debs`.",
     attrs = dict(
         DEBIAN_PACKAGES_ATTRS,

@@ -9,8 +9,10 @@ sha256 differs from the lock stops the build. The .deb files land in DIR/debs/, 
 DIR/BUILD.bazel exposes them, in lock order, as the filegroup `:debs`. DIR/status.bzl says
 whether they could be had: when this machine's apt cannot provide the pinned versions (another
 Debian release, or the archive replaced a version since the lock was written), `UNAVAILABLE`
-holds the reason, `:debs` is empty, and the images are left out of `//...` with their tests
-skipping on that reason (tools/oci/defs.bzl), rather than failing every build of the project.
+holds the reason, `:debs` is empty, and the images and their tests are left out of `//...`
+(tools/oci/defs.bzl), rather than failing every build of the project. With `--require` (CI sets
+TICKETFLOW_REQUIRE_ALL_TESTS=1, see debian.bzl) that is an error instead: there, every image is
+built and tested.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lock", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="the repository's directory")
+    parser.add_argument("--require", action="store_true", help="fail, instead of leaving the images out")
     args = parser.parse_args()
 
     text = args.lock.read_text(encoding="utf-8")
@@ -120,6 +123,8 @@ def main() -> int:
     try:
         download(pins, debs, lock_release(text))
     except Unavailable as reason:
+        if args.require:
+            sys.exit(f"the container images cannot be built here, and every test must run (--config=ci): {reason}")
         write_repository(args.out, [], str(reason))
         print(f"WARNING: container images left out of this build: {reason}", file=sys.stderr)
         return 0

@@ -1,6 +1,6 @@
 """A throw-away podman for tests: its own storage and configuration, host networking, removed afterwards.
 
-    reason = unavailable()          # None, or why podman cannot run here (then skip)
+    reason = unavailable()          # None, or why podman cannot run here (then skip; fails in CI)
     with throwaway_podman() as podman:
         image = podman.load(Path("event_service/image.tar"))
         container = podman.run(image, "event", env={"HTTP_PORT": "18082"})

@@ -1,9 +1,14 @@
-"""The Debian package lock: the package list, dependency closure and lock format."""
+"""The Debian package lock: the package list, dependency closure and lock format, and what the
+fetcher does when apt cannot provide the pinned packages."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
+from tools.oci import fetch_debs
 from tools.oci.fetch_debs import Pin, lock_release, parse_lock
 from tools.oci.update_debian_lock import (
     LockError,
@@ -101,3 +106,23 @@ def test_the_lock_reads_back_as_the_fetcher_pins() -> None:
 def test_a_record_joins_continuation_lines_and_stops_at_the_first_paragraph() -> None:
     record = parse_record("Package: a\nDescription: one\n two\n\nPackage: b\n")
     assert record == {"Package": "a", "Description": "one\ntwo"}
+
+
+def test_packages_apt_cannot_provide_leave_the_images_out_unless_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(pins: list[Pin], into: Path, release: str | None) -> None:
+        raise fetch_debs.Unavailable("no such version")
+
+    monkeypatch.setattr(fetch_debs, "download", unavailable)
+    lock = tmp_path / "debian_packages.lock"
+    lock.write_text("libc6 2.36-9 amd64 " + "a" * 64 + "\n")
+    argv = ["fetch_debs.py", "--lock", str(lock), "--out", str(tmp_path / "repo")]
+
+    monkeypatch.setattr(sys, "argv", argv)
+    assert fetch_debs.main() == 0
+    assert "no such version" in (tmp_path / "repo" / "status.bzl").read_text()
+
+    monkeypatch.setattr(sys, "argv", [*argv, "--require"])
+    with pytest.raises(SystemExit, match="no such version"):
+        fetch_debs.main()

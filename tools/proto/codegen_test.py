@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -16,7 +17,7 @@ from ticketflow.event.v1 import event_service_pb2, event_service_pb2_grpc
 
 class _Events(event_service_pb2_grpc.EventServiceServicer):
     async def GetEvent(
-        self, request: event_service_pb2.GetEventRequest, context: grpc.aio.ServicerContext
+        self, request: event_service_pb2.GetEventRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> event_service_pb2.Event:
         if request.event_id != "e-1":
             await context.abort(grpc.StatusCode.NOT_FOUND, f"event {request.event_id} not found")
@@ -80,5 +81,5 @@ def test_both_services_are_generated_with_their_methods() -> None:
 
 
 def test_type_stubs_are_generated_beside_the_modules() -> None:
-    module = Path(event_service_pb2.__file__)
-    assert module.with_suffix(".pyi").is_file()
+    for module in (event_service_pb2, event_service_pb2_grpc, booking_service_pb2, booking_service_pb2_grpc):
+        assert Path(module.__file__ or "").with_suffix(".pyi").is_file(), module.__name__

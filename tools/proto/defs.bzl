@@ -3,8 +3,8 @@
     load("//tools/proto:defs.bzl", "proto_library", "py_grpc_library", "py_proto_library")
 
     proto_library(name = "event_proto", srcs = ["event_service.proto"])
-    py_proto_library(name = "event_py_pb2", proto = ":event_proto")        # *_pb2.py + *_pb2.pyi
-    py_grpc_library(name = "event_py_pb2_grpc", proto = ":event_proto",   # *_pb2_grpc.py
+    py_proto_library(name = "event_py_pb2", proto = ":event_proto")        # *_pb2.py + .pyi
+    py_grpc_library(name = "event_py_pb2_grpc", proto = ":event_proto",   # *_pb2_grpc.py + .pyi
                     deps = [":event_py_pb2"])
 
 `proto_library` here is ours, not Bazel's native rule (which would need protoc built from the
@@ -13,6 +13,15 @@ generated at build time by `//tools/proto:protoc`, the protoc and gRPC plugin bu
 locked grpcio-tools wheel; nothing generated is committed. Imports are relative to the
 import root, so `proto/ticketflow/event/v1/event_service.proto` is imported in Python as
 `from ticketflow.event.v1 import event_service_pb2`.
+
+Every generated module gets a typed stub (.pyi) beside it, which `mypy --strict`
+(//tools/lint:mypy_test) checks along with the code that uses it. The stubs are mypy-protobuf's
+(protoc-gen-mypy, protoc-gen-mypy_grpc), not protoc's own `--pyi_out`: protoc has no stubs for
+the gRPC modules at all, and one generator for both keeps them consistent; its message stubs are
+also stricter (enums as distinct int types, field names as literals in HasField/ClearField/
+WhichOneof, so a misspelt field is a type error) and are what types-protobuf's own stubs are
+generated with. The gRPC stubs are `only_async`: TicketFlow uses grpc.aio alone, and with sync
+and async types mixed every awaited call would need a cast.
 """
 
 ProtoSourcesInfo = provider(
@@ -106,10 +115,14 @@ def _py_compile_impl(ctx, suffixes, protoc_flags):
     ]
 
 def _py_proto_library_impl(ctx):
-    return _py_compile_impl(ctx, ["_pb2.py", "_pb2.pyi"], ["--python_out={out}", "--pyi_out={out}"])
+    return _py_compile_impl(ctx, ["_pb2.py", "_pb2.pyi"], ["--python_out={out}", "--mypy_out=quiet:{out}"])
 
 def _py_grpc_library_impl(ctx):
-    return _py_compile_impl(ctx, ["_pb2_grpc.py"], ["--grpc_python_out={out}"])
+    return _py_compile_impl(
+        ctx,
+        ["_pb2_grpc.py", "_pb2_grpc.pyi"],
+        ["--grpc_python_out={out}", "--mypy_grpc_out=quiet,only_async,generate_concrete_servicer_stubs:{out}"],
+    )
 
 def _py_rule(implementation, doc, runtime_deps):
     return rule(
@@ -132,13 +145,14 @@ def _py_rule(implementation, doc, runtime_deps):
 
 py_proto_library = _py_rule(
     _py_proto_library_impl,
-    "Generates <name>_pb2.py and <name>_pb2.pyi for a proto_library's own files.",
+    "Generates <name>_pb2.py and its typed stub <name>_pb2.pyi for a proto_library's own files.",
     ["@pypi//protobuf"],
 )
 
 py_grpc_library = _py_rule(
     _py_grpc_library_impl,
-    "Generates <name>_pb2_grpc.py (stubs and servicers) for a proto_library's own files; " +
+    "Generates <name>_pb2_grpc.py (stubs and servicers) and its typed stub <name>_pb2_grpc.pyi " +
+    "for a proto_library's own files; " +
     "put the matching py_proto_library in deps.",
     ["@pypi//grpcio"],
 )

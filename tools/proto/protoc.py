@@ -1,21 +1,55 @@
-"""protoc with the gRPC Python plugin, as bundled in the locked grpcio-tools wheel.
+"""protoc with the gRPC Python plugin and mypy-protobuf's stub plugins, from the locked wheels.
 
-Used by the rules in defs.bzl as their code generator, so no protoc or gRPC plugin is ever
-compiled from C++ sources. The well-known types (google/protobuf/*.proto) shipped with
-grpcio-tools are always on the import path.
+Used by the rules in defs.bzl as their code generator, so no protoc or plugin is ever compiled
+from C++ sources. The well-known types (google/protobuf/*.proto) shipped with grpcio-tools are
+always on the import path. Besides protoc's own outputs (`--python_out`, `--grpc_python_out`
+from grpcio-tools), two more are available:
+
+    --mypy_out=DIR        *_pb2.pyi       typed stubs of the messages (mypy-protobuf's protoc-gen-mypy)
+    --mypy_grpc_out=DIR   *_pb2_grpc.pyi  typed stubs of the stubs and servicers (protoc-gen-mypy_grpc)
+
+protoc runs plugins as separate executables. The wheels' own `bin/protoc-gen-mypy` scripts name
+the interpreter that installed them and find mypy_protobuf only on its default path, so each
+run writes two small launchers of its own: this interpreter, this process's import path.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from importlib import resources
+from pathlib import Path
 
 from grpc_tools import protoc
+
+# protoc plugin name -> the mypy_protobuf.main function that implements it.
+_PLUGINS = {"mypy": "main", "mypy_grpc": "grpc"}
+
+
+def write_plugin(directory: Path, name: str, function: str) -> Path:
+    """An executable `protoc-gen-<name>` running mypy_protobuf.main.<function> with this import path."""
+    launcher = directory / f"protoc-gen-{name}"
+    launcher.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"sys.path[:0] = {[os.path.abspath(p) for p in sys.path if p]!r}\n"
+        f"from mypy_protobuf.main import {function}\n"
+        f"{function}()\n",
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    return launcher
 
 
 def main(argv: list[str]) -> int:
     well_known = resources.files("grpc_tools") / "_proto"
-    return int(protoc.main(["protoc", *argv, f"-I{well_known}"]))
+    with tempfile.TemporaryDirectory(prefix="protoc-plugins-") as plugins:
+        plugin_flags = [
+            f"--plugin=protoc-gen-{name}={write_plugin(Path(plugins), name, function)}"
+            for name, function in _PLUGINS.items()
+        ]
+        return int(protoc.main(["protoc", *plugin_flags, *argv, f"-I{well_known}"]))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ class Distribution:
     deps: set[str] = field(default_factory=set)
 
 
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
 def read_distributions(site: Path) -> dict[str, Distribution]:
     dists: dict[str, Distribution] = {}
     for info in sorted(site.glob("*.dist-info")):
@@ -51,8 +56,15 @@ def read_distributions(site: Path) -> dict[str, Distribution]:
         with (info / "RECORD").open(newline="", encoding="utf-8") as record:
             for row in csv.reader(record):
                 path = row[0]
-                # Console scripts land outside the package tree (bin/, ../): not importable code.
-                if path.startswith(("..", "/", "bin/")) or not (site / path).is_file():
+                # Scripts land in bin/ (RECORD says ../../bin/: pip installs to a temporary
+                # prefix, then moves). Console scripts are not importable code and name the
+                # build machine's Python; compiled programs a wheel ships (ruff's `ruff`) are
+                # kept, since its Python package only finds and runs them.
+                if path.startswith("../../bin/"):
+                    path = path.removeprefix("../../")
+                    if not (site / path).is_file() or not _is_elf(site / path):
+                        continue
+                if path.startswith(("..", "/")) or not (site / path).is_file():
                     continue
                 if not _LABEL_SAFE.match(path):
                     dist.skipped.append(path)

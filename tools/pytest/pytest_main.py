@@ -4,7 +4,8 @@ Follows the contract of aspect's rules_py pytest_main: the test files come expli
 command line (the macro passes them), results go to Bazel's JUnit XML file, `--test_filter`
 becomes `-k`, pytest's cache stays out of the read-only runfiles, and pytest's exit status is
 Bazel's. Exit status 5 ("no tests collected") is kept as a failure: a test target that runs
-nothing must not pass.
+nothing must not pass. Nor may one that skips where every test must run (`--config=ci`; see
+tools/pytest/skips.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 
 def pytest_args(test_files: list[str], environ: dict[str, str]) -> list[str]:
-    args = ["-c", "pyproject.toml", "--rootdir=.", "-p", "no:cacheprovider"]
+    # tools.pytest.skips: a skip fails under --config=ci and is loud elsewhere (see its docstring).
+    args = ["-c", "pyproject.toml", "--rootdir=.", "-p", "no:cacheprovider", "-p", "tools.pytest.skips"]
     if xml := environ.get("XML_OUTPUT_FILE"):
         args.append(f"--junitxml={xml}")
     if test_filter := environ.get("TESTBRIDGE_TEST_ONLY"):
