@@ -1,5 +1,7 @@
-"""The booking flow end to end: POST /bookings through the booking service, gRPC to the event
-service, each with its own PostgreSQL; every test ends with the cross-database audit."""
+"""The booking flow end to end: POST /bookings through the booking service, gRPC over mutual TLS
+to the event service, each with its own PostgreSQL; every test ends with the cross-database
+audit. Every call carries the bearer token of the user it acts as; users are distinct wherever
+the per-user seat cap (MAX_SEATS_PER_USER_PER_EVENT, 20) would otherwise interfere."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ import aiohttp
 import grpc
 import pytest
 
-from e2e.conftest import available, book, create_event, settled_audit
+from e2e.conftest import auth, available, book, create_event, settled_audit
 from ticketflow.booking.v1 import booking_service_pb2 as pb
 from ticketflow.booking.v1 import booking_service_pb2_grpc as pb_grpc
+from ticketflow.event.v1 import event_service_pb2 as event_pb
+from ticketflow.event.v1 import event_service_pb2_grpc as event_pb_grpc
+from tools.devkeys import dev_tls
 from tools.stack.stack import Stack
 
 
@@ -100,7 +105,7 @@ async def test_20_concurrent_cancels_release_the_seats_once(http: aiohttp.Client
     await book(http, stack, event_id, "other", seats=2)
 
     async def cancel() -> tuple[int, str]:
-        async with http.delete(f"{stack.booking_url}/bookings/{booking['id']}") as response:
+        async with http.delete(f"{stack.booking_url}/bookings/{booking['id']}", headers=auth(stack)) as response:
             return response.status, (await response.json())["status"]
 
     results = await asyncio.gather(*(cancel() for _ in range(20)))
@@ -108,18 +113,20 @@ async def test_20_concurrent_cancels_release_the_seats_once(http: aiohttp.Client
     assert await available(http, stack, event_id) == 8
     report = await settled_audit(stack)
     assert report.ok, report.violations
-    async with http.delete(f"{stack.booking_url}/bookings/{uuid.uuid4()}") as response:
+    async with http.delete(f"{stack.booking_url}/bookings/{uuid.uuid4()}", headers=auth(stack)) as response:
         assert response.status == 404
 
 
 async def test_bookings_read_back_and_list_newest_first(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 10)
     ids = [(await book(http, stack, event_id, "carol"))[1]["id"] for _ in range(3)]
-    async with http.get(f"{stack.booking_url}/bookings/{ids[0]}") as response:
+    carol = auth(stack, "carol")
+    async with http.get(f"{stack.booking_url}/bookings/{ids[0]}", headers=carol) as response:
         assert response.status == 200 and (await response.json())["userId"] == "carol"
-    async with http.get(f"{stack.booking_url}/users/carol/bookings?pageSize=2") as response:
+    async with http.get(f"{stack.booking_url}/users/carol/bookings?pageSize=2", headers=carol) as response:
         page = await response.json()
-    async with http.get(f"{stack.booking_url}/users/carol/bookings?pageToken={page['nextPageToken']}") as response:
+    next_page = f"{stack.booking_url}/users/me/bookings?pageToken={page['nextPageToken']}"
+    async with http.get(next_page, headers=carol) as response:
         rest = await response.json()
     assert [b["id"] for b in page["bookings"] + rest["bookings"]] == ids[::-1]
     assert rest["nextPageToken"] == ""
@@ -130,7 +137,8 @@ async def test_bookings_read_back_and_list_newest_first(http: aiohttp.ClientSess
     [
         ({"eventId": "nope", "userId": "a"}, "event_id"),
         ({"userId": "a"}, "event_id"),
-        ({"eventId": "EVENT", "userId": ""}, "user_id"),
+        # An empty userId is the caller's own (it is optional); a control character is refused.
+        ({"eventId": "EVENT", "userId": "a\u0001"}, "user_id"),
         ({"eventId": "EVENT", "userId": "u" * 65}, "user_id"),
         ({"eventId": "EVENT", "userId": "a", "seats": -1}, "seats"),
         ({"eventId": "EVENT", "userId": "a", "seats": 21}, "seats"),
@@ -143,7 +151,8 @@ async def test_bad_input_is_400_naming_the_field_and_touches_no_seat(
 ) -> None:
     event_id = await create_event(http, stack, 5)
     body = {k: (event_id if v == "EVENT" else v) for k, v in body.items()}
-    async with http.post(f"{stack.booking_url}/bookings", json=body) as response:
+    # As user "a": the request is refused for its input, not for booking on another's behalf.
+    async with http.post(f"{stack.booking_url}/bookings", json=body, headers=auth(stack, "a")) as response:
         assert response.status == 400
         error = await response.json()
     assert error["details"][0]["metadata"]["field"] == field, error
@@ -154,33 +163,43 @@ async def test_bad_input_is_400_naming_the_field_and_touches_no_seat(
 
 @pytest.mark.parametrize("raw", [b"{", b"[]", b"", b"\x00"])
 async def test_malformed_json_is_400(http: aiohttp.ClientSession, stack: Stack, raw: bytes) -> None:
-    async with http.post(f"{stack.booking_url}/bookings", data=raw, headers={"Content-Type": "application/json"}) as r:
+    headers = {**auth(stack), "Content-Type": "application/json"}
+    async with http.post(f"{stack.booking_url}/bookings", data=raw, headers=headers) as r:
         assert r.status == 400
 
 
 async def test_an_oversized_body_is_413(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 5)
     body = {"eventId": event_id, "userId": "a" * 200_000}
-    async with http.post(f"{stack.booking_url}/bookings", json=body) as response:
+    async with http.post(f"{stack.booking_url}/bookings", json=body, headers=auth(stack, "a")) as response:
         assert response.status == 413
     assert await available(http, stack, event_id) == 5
 
 
 async def test_grpc_booking_service_over_a_real_channel(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 1)
+    dave, erin = grpc_auth(stack, "dave"), grpc_auth(stack, "erin")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.booking.grpc_port}") as channel:
         stub = pb_grpc.BookingServiceStub(channel)
         request = pb.CreateBookingRequest(event_id=event_id, user_id="dave", seats=1, idempotency_key="g-1")
-        created = await stub.CreateBooking(request, timeout=10)
+        created = await stub.CreateBooking(request, timeout=10, metadata=dave)
         assert created.status == pb.Booking.CONFIRMED
-        assert await stub.CreateBooking(request, timeout=10) == created
-        assert await stub.GetBooking(pb.GetBookingRequest(booking_id=created.id)) == created
-        listed = await stub.ListUserBookings(pb.ListUserBookingsRequest(user_id="dave"))
+        assert await stub.CreateBooking(request, timeout=10, metadata=dave) == created
+        assert await stub.GetBooking(pb.GetBookingRequest(booking_id=created.id), metadata=dave) == created
+        listed = await stub.ListUserBookings(pb.ListUserBookingsRequest(user_id="dave"), metadata=dave)
         assert [b.id for b in listed.bookings] == [created.id]
         with pytest.raises(grpc.aio.AioRpcError) as sold_out:
-            await stub.CreateBooking(pb.CreateBookingRequest(event_id=event_id, user_id="erin"), timeout=10)
+            await stub.CreateBooking(
+                pb.CreateBookingRequest(event_id=event_id, user_id="erin"), timeout=10, metadata=erin
+            )
         assert sold_out.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        cancelled = await stub.CancelBooking(pb.CancelBookingRequest(booking_id=created.id))
+        with pytest.raises(grpc.aio.AioRpcError) as not_yours:
+            await stub.CancelBooking(pb.CancelBookingRequest(booking_id=created.id), metadata=erin)
+        assert not_yours.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await stub.GetBooking(pb.GetBookingRequest(booking_id=created.id))
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        cancelled = await stub.CancelBooking(pb.CancelBookingRequest(booking_id=created.id), metadata=dave)
         assert cancelled.status == pb.Booking.CANCELLED
     assert await available(http, stack, event_id) == 1
 
@@ -195,3 +214,68 @@ async def test_health_readiness_and_metrics(http: aiohttp.ClientSession, stack: 
         text = await response.text()
     assert 'bookings_total{outcome="CONFIRMED"} 1.0' in text
     assert 'http_requests_total{method="POST",route="/bookings",status="201"} 1.0' in text
+
+
+def grpc_auth(stack: Stack, user: str, *, admin: bool = False) -> tuple[tuple[str, str], ...]:
+    """The `authorization` metadata of `user`'s bearer token."""
+    return (("authorization", auth(stack, user, admin=admin)["Authorization"]),)
+
+
+async def test_bookings_are_their_owners_business(http: aiohttp.ClientSession, stack: Stack) -> None:
+    event_id = await create_event(http, stack, 5)
+    status, booking = await book(http, stack, event_id, "alice")
+    assert status == 201
+    url = f"{stack.booking_url}/bookings/{booking['id']}"
+    async with http.get(url) as response:
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="ticketflow"')
+    async with http.get(url, headers={"Authorization": "Bearer not-a-token"}) as response:
+        assert response.status == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    async with http.get(url, headers=auth(stack, "bob")) as response:
+        assert response.status == 404
+    async with http.delete(url, headers=auth(stack, "bob")) as response:
+        assert response.status == 404
+    async with http.get(f"{stack.booking_url}/users/alice/bookings", headers=auth(stack, "bob")) as response:
+        assert response.status == 403
+    async with http.get(url, headers=auth(stack, "ops", admin=True)) as response:
+        assert response.status == 200 and (await response.json())["status"] == "CONFIRMED"
+    body = {"eventId": event_id, "userId": "alice"}
+    async with http.post(f"{stack.booking_url}/bookings", json=body, headers=auth(stack, "bob")) as response:
+        assert response.status == 403
+    event = {"name": "Bob's own", "startTime": "2027-06-01T20:00:00Z", "totalSeats": 5}
+    async with http.post(f"{stack.event_url}/events", json=event, headers=auth(stack, "bob")) as response:
+        assert response.status == 403
+    # Only alice's booking took seats.
+    assert await available(http, stack, event_id) == 4
+
+
+async def test_only_the_booking_service_can_take_or_release_seats(http: aiohttp.ClientSession, stack: Stack) -> None:
+    event_id = await create_event(http, stack, 5)
+    status, booking = await book(http, stack, event_id, "alice")
+    assert status == 201
+    target = stack.event.grpc_address
+    ca = dev_tls(stack.config.dev_home).ca_file.read_bytes()
+    # An outside client: in clear, or over TLS that trusts the server but has no client
+    # certificate; each also presenting an admin's token, which is no service identity.
+    outsiders = {"plaintext": None, "TLS without a client certificate": grpc.ssl_channel_credentials(ca)}
+    admin = grpc_auth(stack, "ops", admin=True)
+    reserve = event_pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event_id, seats=2)
+    release = event_pb.ReleaseSeatsRequest(booking_id=booking["id"])
+    for how, credentials in outsiders.items():
+        channel = (
+            grpc.aio.insecure_channel(target) if credentials is None else grpc.aio.secure_channel(target, credentials)
+        )
+        async with channel:
+            stub = event_pb_grpc.EventServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ReserveSeats(reserve, timeout=5, metadata=admin)
+            assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED), how
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ReleaseSeats(release, timeout=5, metadata=admin)
+            assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED), how
+    assert await available(http, stack, event_id) == 4
+    # The booking service, over its mutual-TLS channel, still can.
+    assert (await book(http, stack, event_id, "bob", seats=2))[0] == 201
+    assert await available(http, stack, event_id) == 2
+    report = await settled_audit(stack)
+    assert report.ok, report.violations

@@ -1,4 +1,6 @@
-"""Fixtures of the end-to-end tests: a running stack per test and an HTTP client."""
+"""Fixtures of the end-to-end tests: a running stack per test (identity and mutual TLS on, with
+dev credentials of its own), an HTTP client, and the calls the tests make, each with the bearer
+token of the user it acts as (`auth`)."""
 
 from __future__ import annotations
 
@@ -30,9 +32,15 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+def auth(stack: Stack, user: str = "alice", *, admin: bool = False) -> dict[str, str]:
+    """The Authorization header of `user` (an admin's with `admin`), signed with the stack's dev key."""
+    return {"Authorization": f"Bearer {stack.token(user, admin=admin)}"}
+
+
 async def create_event(http: aiohttp.ClientSession, stack: Stack, seats: int) -> str:
+    """A new event of `seats` seats, created by an admin."""
     body = {"name": "Flash sale", "startTime": "2027-06-01T20:00:00Z", "totalSeats": seats}
-    async with http.post(f"{stack.event_url}/events", json=body) as response:
+    async with http.post(f"{stack.event_url}/events", json=body, headers=auth(stack, "ops", admin=True)) as response:
         assert response.status == 201, await response.text()
         return str((await response.json())["id"])
 
@@ -45,13 +53,15 @@ async def book(
     seats: int = 1,
     key: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    headers = {"Idempotency-Key": key} if key else {}
+    """POST /bookings as `user`, for `user`."""
+    headers = {**auth(stack, user), **({"Idempotency-Key": key} if key else {})}
     body = {"eventId": event_id, "userId": user, "seats": seats}
     async with http.post(f"{stack.booking_url}/bookings", json=body, headers=headers) as response:
         return response.status, await response.json()
 
 
 async def available(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> int:
+    # Reading events needs no token.
     async with http.get(f"{stack.event_url}/events/{event_id}") as response:
         return int((await response.json())["availableSeats"])
 

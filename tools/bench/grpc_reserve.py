@@ -5,6 +5,10 @@ booking id each) with N concurrent callers for a fixed time, all on one event it
 more seats than a run can take, and prints reservations per second and latency percentiles.
 This is the event service alone, as the booking service's callers see it (the end-to-end
 figure through POST /bookings is //tools/bench's). Only loopback or explicitly given targets.
+
+Seat calls are the booking service's alone: the channel is mutual TLS with the booking
+service's dev certificate, and the event is created with a dev admin token (both from this
+machine's dev credentials, `tools.devkeys`, as //:ticketflow uses them).
 """
 
 from __future__ import annotations
@@ -21,11 +25,23 @@ from google.protobuf import timestamp_pb2
 
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
+from tools.devkeys import dev_identity, dev_tls, mint_token
 from tools.loadtest.stats import Series
 
 
+def booking_service_credentials() -> grpc.ChannelCredentials:
+    """What the dev stack's booking service presents to the event service."""
+    tls = dev_tls()
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_file.read_bytes(),
+        private_key=tls.booking_key.read_bytes(),
+        certificate_chain=tls.booking_cert.read_bytes(),
+    )
+
+
 async def drive(target: str, concurrency: int, seconds: float) -> tuple[Series, float]:
-    async with grpc.aio.insecure_channel(target) as channel:
+    admin = (("authorization", f"Bearer {mint_token(dev_identity(), 'grpc-reserve-admin', admin=True)}"),)
+    async with grpc.aio.secure_channel(target, booking_service_credentials()) as channel:
         stub = pb_grpc.EventServiceStub(channel)
         event = await stub.CreateEvent(
             pb.CreateEventRequest(
@@ -34,6 +50,7 @@ async def drive(target: str, concurrency: int, seconds: float) -> tuple[Series, 
                 total_seats=1_000_000,  # the default MAX_TOTAL_SEATS; more than a run takes
             ),
             timeout=10,
+            metadata=admin,
         )
         series = Series()
         deadline = time.perf_counter() + seconds

@@ -7,7 +7,10 @@ measured side by side in one run on one machine.
     d  POST /bookings, each booking on a random one of --events events
 
 Every measured booking reserves a seat (the events never sell out), as every pgbench
-transaction does, so that both sides do the same work in PostgreSQL. PostgreSQL is the dev
+transaction does, so that both sides do the same work in PostgreSQL. Identity is on, as in
+production: each booking carries the bearer token of one of --users simulated users (minted
+before each run with the stack's dev key), so the services' token checks are in the figures;
+the booking service reaches the event service over mutual TLS. PostgreSQL is the dev
 stack's throw-away server with its durable defaults (fsync and synchronous_commit on). The
 load generator (this process, or pgbench) runs on the same cores as what it measures; the
 CPU each part used is reported. Then, with py-spy, a profile of each service under (b).
@@ -34,6 +37,10 @@ from tools.stack.stack import Stack
 from tools.supervisor.output import PrefixedOutput
 
 PGBENCH_DB = "bench_pgbench"
+# The benchmark only: the per-user cap (MAX_SEATS_PER_USER_PER_EVENT, default 20) raised to
+# its maximum, so that --users users can keep taking seats of one event for the whole
+# measurement. The cap's check itself still runs on every booking; only its limit is out of reach.
+BENCH_USER_CAP = 1_000_000
 
 
 @dataclass
@@ -68,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2, help="pgbench threads (default %(default)s)")
     parser.add_argument("--events", type=int, default=100, help="events of the spread variants (default %(default)s)")
     parser.add_argument(
+        "--users", type=int, default=1000, help="simulated users, a bearer token each (default %(default)s)"
+    )
+    parser.add_argument(
         "--py-spy", type=Path, help="py-spy binary for the profiles (default: py-spy on PATH, else none)"
     )
     parser.add_argument("--profile-seconds", type=int, default=10, help="seconds of each profile (0: no profiles)")
@@ -81,12 +91,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _stack_config(environ: dict[str, str]) -> StackConfig:
-    """The dev stack's throw-away PostgreSQL and both services, on free ports."""
+    """The dev stack's throw-away PostgreSQL and both services, on free ports, with the dev
+    credentials of this machine (as //:ticketflow); `environ` (--env) over everything."""
     return StackConfig(
         ports=Ports.free(),
         event_db="bench_events",
         booking_db="bench_bookings",
-        environ={**os.environ, **environ},
+        environ={**os.environ, "MAX_SEATS_PER_USER_PER_EVENT": str(BENCH_USER_CAP), **environ},
     )
 
 
@@ -110,11 +121,11 @@ def _pgbench_row(stack: Stack, meter: cpu.CpuMeter, label: str, events: int, arg
 
 
 def _e2e_row(stack: Stack, meter: cpu.CpuMeter, label: str, workload: Workload, warmup: float) -> tuple[Row, Result]:
-    targets = Targets(stack.booking_url, stack.event_url)
+    targets = Targets(stack.booking_url, stack.event_url, stack.identity)
     if warmup:
         # Connections, pools and prepared statements get made here, not in the measurement.
         uvloop.run(run(Workload(**{**workload.__dict__, "duration": warmup, "seed": 0}), targets))
-    audited = Targets(targets.booking_url, targets.event_url, stack.booking_dsn, stack.event_dsn)
+    audited = Targets(targets.booking_url, targets.event_url, stack.identity, stack.booking_dsn, stack.event_dsn)
     result = uvloop.run(run(workload, audited, settle_timeout=60, measure=meter))
     stats = result.stats
     note = "; ".join(result.problems) or (result.audit.summary() if result.audit else "")
@@ -166,6 +177,8 @@ def _bench(stack: Stack, args: argparse.Namespace, out_dir: Path) -> int:
     pgbench.prepare_database(pg.dsn(), pg.dsn(PGBENCH_DB), PGBENCH_DB, args.events)
     meter = cpu.CpuMeter({"event": stack.event.pid, "booking": stack.booking.pid, "postgres": pg.process.pid})
     c = args.concurrency
+    user_cap = int(stack.config.environ["MAX_SEATS_PER_USER_PER_EVENT"])
+    print(f"identity on: {args.users} users with a bearer token each; MAX_SEATS_PER_USER_PER_EVENT={user_cap}")
     flash = Workload(
         "flash",
         requests=10_000_000,
@@ -173,6 +186,8 @@ def _bench(stack: Stack, args: argparse.Namespace, out_dir: Path) -> int:
         events=1,
         seats_per_event=1_000_000,
         duration=args.duration,
+        users=args.users,
+        user_cap=user_cap,
     )
     spread = Workload(
         "spread",
@@ -181,6 +196,8 @@ def _bench(stack: Stack, args: argparse.Namespace, out_dir: Path) -> int:
         events=args.events,
         seats_per_event=1_000_000,
         duration=args.duration,
+        users=args.users,
+        user_cap=user_cap,
     )
     rows: list[Row] = []
     results: list[Result] = []

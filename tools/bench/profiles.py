@@ -28,7 +28,7 @@ def profile_services(stack: Stack, workload: Workload, py_spy: Path | None, seco
     binary = find_py_spy(py_spy)
     if binary is None:
         return "profiles: skipped (no py-spy: pass --py-spy PATH; see BENCHMARKS.md)"
-    targets = Targets(stack.booking_url, stack.event_url)
+    targets = Targets(stack.booking_url, stack.event_url, stack.identity)
     services = {"event_service": stack.event.pid, "booking_service": stack.booking.pid}
     # A little longer than the profiles, so that they only see the service under load.
     load = Workload(**{**workload.__dict__, "duration": seconds + 3, "seed": 2})

@@ -1,5 +1,10 @@
-"""Demo events, created through the event service's REST API, and the banner that shows what
-runs and how to try it (ready-to-paste `curl` commands with the demo events' ids)."""
+"""Demo events, created through the event service's REST API with an admin's token, and the
+banner that shows what runs and how to try it: dev tokens for users `alice` and `bob` and for
+an admin, and ready-to-paste `curl` commands using them and the demo events' ids.
+
+Printing the tokens is the point here: they are dev tokens, signed with this machine's dev key
+(tools.devkeys), that only a dev stack accepts.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ import json
 import shlex
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
+from tools.devkeys import dev_home
 from tools.stack.stack import Stack
 
 # (name, start time, seats): a small sale to sell out by hand, and a large one for load tests.
@@ -18,6 +26,12 @@ DEMO_EVENTS = [
 ]
 
 
+# The banner's tokens: long enough for a day of trying things by hand.
+BANNER_TOKEN_TTL = timedelta(hours=24)
+# (shell variable, subject, admin)
+BANNER_USERS = (("ALICE_TOKEN", "alice", False), ("BOB_TOKEN", "bob", False), ("ADMIN_TOKEN", "admin", True))
+
+
 @dataclass(frozen=True)
 class DemoEvent:
     id: str
@@ -25,13 +39,12 @@ class DemoEvent:
     seats: int
 
 
-def create_demo_events(event_url: str) -> list[DemoEvent]:
+def create_demo_events(event_url: str, admin_token: str) -> list[DemoEvent]:
     created = []
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {admin_token}"}
     for name, start, seats in DEMO_EVENTS:
         body = json.dumps({"name": name, "startTime": start, "totalSeats": seats}).encode()
-        request = urllib.request.Request(
-            f"{event_url}/events", data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(f"{event_url}/events", data=body, method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=10) as response:
             created.append(DemoEvent(json.load(response)["id"], name, seats))
     return created
@@ -65,16 +78,8 @@ def banner(stack: Stack, events: list[DemoEvent], ready_seconds: float) -> str:
         lines.append("Demo events:")
         lines += [f"  {e.id}  {e.seats:>5} seats  {e.name}" for e in events]
         lines.append("")
-    post = json.dumps({"eventId": event_id, "userId": "alice", "seats": 2})
+    lines += _tries(stack, event_id)
     lines += [
-        "Try (in another terminal):",
-        f"  curl -s -X POST {booking.http_url}/bookings -H 'Content-Type: application/json' "
-        f"-H 'Idempotency-Key: demo-1' -d {shlex.quote(post)}",
-        f"  curl -s {booking.http_url}/users/alice/bookings",
-        f'  curl -s -X DELETE {booking.http_url}/bookings/BOOKING_ID      # the "id" the POST answered',
-        f"  curl -s {event.http_url}/events",
-        f"  curl -s {event.http_url}/events/{event_id}",
-        "",
         "Load test (flash sale on a new event, then the audit of both databases):",
         "  ./tools/bazel run //tools/loadtest -- flash --seats 5000 --requests 20000 --concurrency 64 "
         f"--booking-url {booking.http_url} --event-url {event.http_url} "
@@ -83,3 +88,53 @@ def banner(stack: Stack, events: list[DemoEvent], ready_seconds: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _tries(stack: Stack, event_id: str) -> list[str]:
+    """The tokens and the curl commands of the banner."""
+    event, booking = stack.event, stack.booking
+    try:
+        tokens = {name: stack.token(sub, admin=admin, ttl=BANNER_TOKEN_TTL) for name, sub, admin in BANNER_USERS}
+    except LookupError:
+        return [
+            "Identity: the AUTH_* settings you gave (bearer tokens come from your identity provider).",
+            f"  curl -s {event.http_url}/events",
+            f'  curl -s {booking.http_url}/users/me/bookings -H "Authorization: Bearer $TOKEN"',
+            "",
+        ]
+    home = stack.config.dev_home or dev_home()
+    lines = [
+        f"Dev tokens (signed with the dev key in {_short(home)}, valid {BANNER_TOKEN_TTL.total_seconds() / 3600:g} h;",
+        "more with ./tools/bazel run //tools/token -- --sub NAME [--admin] [--ttl 1h]). Paste into a terminal:",
+    ]
+    lines += [f"  export {variable}={token}" for variable, token in tokens.items()]
+    post = json.dumps({"eventId": event_id, "seats": 2})
+    new_event = json.dumps({"name": "My gig", "startTime": "2030-07-01T20:00:00Z", "totalSeats": 50})
+    json_body = "-H 'Content-Type: application/json'"
+    lines += [
+        "",
+        "Then try (alice books; bookings are their owner's: bob gets 404, an admin sees all):",
+        f"  curl -s -X POST {booking.http_url}/bookings {_bearer('ALICE_TOKEN')} {json_body} "
+        f"-H 'Idempotency-Key: demo-1' -d {shlex.quote(post)}",
+        f"  curl -s {booking.http_url}/users/me/bookings {_bearer('ALICE_TOKEN')}",
+        f'  curl -s {booking.http_url}/bookings/BOOKING_ID {_bearer("BOB_TOKEN")}      # the "id" the POST answered',
+        f"  curl -s {booking.http_url}/users/alice/bookings {_bearer('ADMIN_TOKEN')}",
+        f"  curl -s -X DELETE {booking.http_url}/bookings/BOOKING_ID {_bearer('ALICE_TOKEN')}",
+        f"  curl -s -X POST {event.http_url}/events {_bearer('ADMIN_TOKEN')} {json_body} -d {shlex.quote(new_event)}",
+        f"  curl -s {event.http_url}/events                     # reading events needs no token",
+        f"  curl -s {event.http_url}/events/{event_id}",
+        "",
+    ]
+    return lines
+
+
+def _bearer(variable: str) -> str:
+    return f'-H "Authorization: Bearer ${variable}"'
+
+
+def _short(path: Path) -> str:
+    """`path` with the home directory as `~`, as a user would type it."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)

@@ -1,7 +1,9 @@
-"""`//:ticketflow` as a user runs it: it comes up, books, and leaves nothing behind on SIGINT."""
+"""`//:ticketflow` as a user runs it: it comes up, books with the tokens its banner prints (and
+keeps bookings to their owner), and leaves nothing behind on SIGINT."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -11,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +29,9 @@ RUNNER = "tools/devstack/devstack"
 class Runner:
     """The runner as a child process, its output collected line by line."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [runfile(RUNNER), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [runfile(RUNNER), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -102,12 +105,19 @@ def port_args(ports: dict[str, int]) -> list[str]:
 
 
 @pytest.fixture
-def runner(ports: dict[str, int]) -> Iterator[Runner]:
-    runner = Runner(port_args(ports))
+def env(tmp_path: Path) -> dict[str, str]:
+    # Dev credentials of the test's own, not the machine's.
+    return {**os.environ, "TICKETFLOW_DEV_HOME": str(tmp_path / "dev")}
+
+
+@pytest.fixture
+def runner(ports: dict[str, int], env: dict[str, str]) -> Iterator[Runner]:
+    runner = Runner(port_args(ports), env)
     yield runner
     if runner.process.poll() is None:  # the test failed half-way: leave nothing running
         for pid in descendants(runner.process.pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may have exited meanwhile
+                os.kill(pid, signal.SIGKILL)
         runner.process.kill()
     runner.process.wait(10)
     runner.close()
@@ -115,20 +125,25 @@ def runner(ports: dict[str, int]) -> Iterator[Runner]:
 
 def test_it_comes_up_books_and_sigint_leaves_nothing_behind(runner: Runner, ports: dict[str, int]) -> None:
     data_dir = Path(runner.wait_for(r"data in (/tmp/tfdev-\S+)").group(1))
-    event_id = runner.wait_for(r"^  ([0-9a-f-]{36})\s+100 seats").group(1)
+    runner.wait_for(r"^  ([0-9a-f-]{36})\s+100 seats")
+    tokens = {name: runner.wait_for(rf"^  export {name}_TOKEN=(\S+)$").group(1) for name in ("ALICE", "BOB", "ADMIN")}
+    post = runner.wait_for(r"^  (curl -s -X POST \S+/bookings .*)$").group(1)
     runner.wait_for(r"Load test")
     assert data_dir.is_dir()
 
-    body = json.dumps({"eventId": event_id, "userId": "alice", "seats": 2}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{ports['booking-http']}/bookings",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "Idempotency-Key": "demo-1"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 201
-        assert json.load(response)["status"] == "CONFIRMED"
+    # The banner's own command, pasted into a shell that has run its exports.
+    exports = "".join(f"export {name}_TOKEN={token}\n" for name, token in tokens.items())
+    command = f"{exports}{post} -w '\\n%{{http_code}}'"
+    pasted = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=False)
+    body, status = pasted.stdout.rsplit("\n", 1)
+    assert status == "201", pasted
+    booking = json.loads(body)
+    assert booking["status"] == "CONFIRMED" and booking["userId"] == "alice"
+
+    booking_url = f"http://127.0.0.1:{ports['booking-http']}/bookings/{booking['id']}"
+    assert http_get(booking_url, tokens["BOB"]) == 404
+    assert http_get(booking_url, tokens["ALICE"]) == 200
+    assert http_get(booking_url, tokens["ADMIN"]) == 200
 
     children = descendants(runner.process.pid)
     assert len(children) >= 3, children  # postgres (and its workers), both services
@@ -141,12 +156,22 @@ def test_it_comes_up_books_and_sigint_leaves_nothing_behind(runner: Runner, port
     assert "[booking ]" in runner.output() and "[postgres]" in runner.output()
 
 
-def test_a_port_in_use_is_one_line_and_nothing_starts(ports: dict[str, int]) -> None:
+def http_get(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        with error:
+            return int(error.code)
+
+
+def test_a_port_in_use_is_one_line_and_nothing_starts(ports: dict[str, int], env: dict[str, str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", ports["booking-grpc"]))
         busy.listen()
         result = subprocess.run(
-            [runfile(RUNNER), *port_args(ports)], capture_output=True, text=True, timeout=60, check=False
+            [runfile(RUNNER), *port_args(ports)], capture_output=True, text=True, timeout=60, check=False, env=env
         )
     assert result.returncode == 2
     assert result.stdout == ""

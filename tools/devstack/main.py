@@ -13,7 +13,7 @@ import time
 from types import FrameType
 
 from tools.devstack import options as cli
-from tools.devstack.demo import banner, create_demo_events
+from tools.devstack.demo import DemoEvent, banner, create_demo_events
 from tools.embedded_postgres.server import PostgresError
 from tools.stack.database import DatabaseServer, DatabaseSetupError
 from tools.stack.ports import PortInUse, check_free
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     status = 0
     try:
         stack.start(stop.is_set)
-        events = create_demo_events(stack.event_url) if options.demo else []
+        events = _demo_events(stack, output) if options.demo else []
         output.write(banner(stack, events, time.monotonic() - started))
         while not stop.wait(0.25):
             if failed := stack.exited():
@@ -77,6 +77,17 @@ def main(argv: list[str]) -> int:
         status = 1
     output.line("stack", "stopped")
     return status
+
+
+def _demo_events(stack: Stack, output: PrefixedOutput) -> list[DemoEvent]:
+    """The demo events, created with a dev admin token; none when the services verify tokens
+    with the caller's own identity provider (no dev token would be accepted)."""
+    try:
+        admin_token = stack.token("admin", admin=True)
+    except LookupError:
+        output.line("stack", "no demo events: your AUTH_* settings are in use, and creating events needs an admin")
+        return []
+    return create_demo_events(stack.event_url, admin_token)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ def parse(argv: list[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="ticketflow",
         description="Runs TicketFlow: a throw-away PostgreSQL, event_service and booking_service, "
-        "with demo events. Ctrl-C stops everything and removes the throw-away data.",
+        "with demo events, identity on (the banner prints dev tokens for alice, bob and an admin). "
+        "Ctrl-C stops everything and removes the throw-away data.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address the services listen on (default %(default)s)")
     parser.add_argument("--port-offset", type=int, default=0, help="add N to the four default service ports")
@@ -41,7 +42,9 @@ def parse(argv: list[str]) -> Options:
         "--external-db",
         action="store_true",
         help="use an existing PostgreSQL given by DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_SSLMODE "
-        "(environment or .env) instead of a throw-away one; the two databases are created if missing",
+        "(environment or .env) instead of a throw-away one; the two databases are created if missing. "
+        "Identity and mutual TLS use this machine's dev credentials unless AUTH_* (or GRPC_TLS_* and "
+        "EVENT_SERVICE_TLS_*) are set in the environment",
     )
     parser.add_argument(
         "--event-db",

@@ -147,8 +147,9 @@ def test_the_audit_waits_for_a_pending_booking_to_settle(dbs: Databases) -> None
 def test_two_bookings_with_one_idempotency_key_fail_the_audit(
     dbs: Databases, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The schema forbids it (UNIQUE); the audit must catch it should that guard ever go.
-    dbs.bookings("ALTER TABLE bookings DROP CONSTRAINT bookings_idempotency_key_key")
+    # The schema forbids it (a unique index on a user's keys; both bookings here are alice's);
+    # the audit must catch it should that guard ever go.
+    dbs.bookings("DROP INDEX bookings_user_key")
     dbs.add_booking(uuid.uuid4(), 1, "REJECTED", key="k1")
     code, out = audit_cli(dbs, capsys)
     assert code == 1

@@ -2,8 +2,9 @@
 
 `concurrency` workers share one aiohttp connection pool of the same size, so at most that
 many requests are in flight; each worker sends its next booking as soon as the previous one
-is answered (a closed loop, like pgbench's clients). Besides statuses and latencies, the run
-keeps what it needs to check the answers afterwards (`Outcome`).
+is answered (a closed loop, like pgbench's clients). Every request carries a bearer token
+(`Tokens`): a booking and its cancel its user's, an event's creation the admin's. Besides
+statuses and latencies, the run keeps what it needs to check the answers afterwards (`Outcome`).
 """
 
 from __future__ import annotations
@@ -20,23 +21,30 @@ from typing import Any
 import aiohttp
 
 from tools.loadtest.stats import ERROR, RunStats
+from tools.loadtest.tokens import Tokens
 from tools.loadtest.workload import PlannedBooking, Workload, bookings
+
+SOLD_OUT = "SOLD_OUT"
+USER_LIMIT_REACHED = "USER_LIMIT_REACHED"
 
 
 @dataclass
 class Outcome:
-    """What the answers say, per event (index): seats held by confirmed, not cancelled bookings."""
+    """What the answers say, per event (index): seats held by confirmed, not cancelled bookings,
+    and the 409s by their reason."""
 
     held: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     sold_out_answers: Counter[int] = field(default_factory=Counter)
+    user_limit_answers: Counter[int] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
 
 class Api:
-    def __init__(self, session: aiohttp.ClientSession, booking_url: str, event_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, booking_url: str, event_url: str, tokens: Tokens) -> None:
         self.session = session
         self.booking_url = booking_url.rstrip("/")
         self.event_url = event_url.rstrip("/")
+        self.tokens = tokens
 
     async def call(self, method: str, url: str, **kwargs: Any) -> tuple[int | str, Any, float]:
         """(status or ERROR, parsed JSON body or None, seconds)."""
@@ -56,7 +64,9 @@ class Api:
 
     async def create_event(self, name: str, seats: int) -> str:
         body = {"name": name, "startTime": "2030-01-01T20:00:00Z", "totalSeats": seats}
-        status, reply, _ = await self.call("POST", f"{self.event_url}/events", json=body)
+        status, reply, _ = await self.call(
+            "POST", f"{self.event_url}/events", json=body, headers=self.tokens.of_admin()
+        )
         if status != 201:
             raise RuntimeError(f"POST {self.event_url}/events answered {status}: {reply}")
         return str(reply["id"])
@@ -68,12 +78,13 @@ class Api:
         return int(reply["availableSeats"])
 
     async def book(self, event_id: str, planned: PlannedBooking) -> tuple[int | str, Any, float]:
-        headers = {"Idempotency-Key": planned.key} if planned.key else {}
+        headers = {**self.tokens.of(planned.user), **({"Idempotency-Key": planned.key} if planned.key else {})}
         body = {"eventId": event_id, "userId": planned.user, "seats": planned.seats}
         return await self.call("POST", f"{self.booking_url}/bookings", json=body, headers=headers)
 
-    async def cancel(self, booking_id: str) -> tuple[int | str, Any, float]:
-        return await self.call("DELETE", f"{self.booking_url}/bookings/{booking_id}")
+    async def cancel(self, booking_id: str, user: str) -> tuple[int | str, Any, float]:
+        """Cancels `user`'s booking, as that user."""
+        return await self.call("DELETE", f"{self.booking_url}/bookings/{booking_id}", headers=self.tokens.of(user))
 
 
 async def drive(api: Api, workload: Workload, event_ids: list[str], stats: RunStats, outcome: Outcome) -> None:
@@ -105,7 +116,10 @@ async def _one_booking(
     stats.book.add(status, seconds)
     booking_id = body.get("id") if status == 201 and isinstance(body, dict) else None
     if status == 409:
-        outcome.sold_out_answers[planned.event] += 1
+        if reason(body) == USER_LIMIT_REACHED:
+            outcome.user_limit_answers[planned.event] += 1
+        else:
+            outcome.sold_out_answers[planned.event] += 1
     if booking_id is not None and booking_id not in stats.confirmed_ids:
         stats.confirmed_ids.add(booking_id)
         outcome.held[planned.event] += planned.seats
@@ -120,10 +134,18 @@ async def _one_booking(
                 f"first {status} {booking_id}"
             )
     if planned.cancel and booking_id is not None:
-        cancelled, cancel_body, seconds = await api.cancel(booking_id)
+        cancelled, cancel_body, seconds = await api.cancel(booking_id, planned.user)
         stats.cancel.add(cancelled, seconds)
         if cancelled == 200 and isinstance(cancel_body, dict) and cancel_body.get("status") == "CANCELLED":
             outcome.held[planned.event] -= planned.seats
+
+
+def reason(body: Any) -> str | None:
+    """The `reason` of an error answer's first detail (google.rpc.ErrorInfo), if any."""
+    try:
+        return str(body["details"][0]["reason"])
+    except (KeyError, IndexError, TypeError):
+        return None
 
 
 async def _progress(workload: Workload, stats: RunStats, started: float) -> None:

@@ -1,5 +1,5 @@
-"""The load tool against the real stack (both services, real sockets, real PostgreSQL):
-exact answers for a small flash sale, and a clean audit after retries and cancels."""
+"""The load tool against the real stack (both services, real sockets, real PostgreSQL, identity
+on): exact answers for a small flash sale, and a clean audit after retries and cancels."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ def stack(postgresql_server: PostgresServer, tmp_path_factory: pytest.TempPathFa
 
 
 def targets(stack: Stack) -> Targets:
-    return Targets(stack.booking_url, stack.event_url, stack.booking_dsn, stack.event_dsn)
+    return Targets(stack.booking_url, stack.event_url, stack.identity, stack.booking_dsn, stack.event_dsn)
 
 
 async def test_a_flash_sale_sells_exactly_the_seats_and_passes_the_audit(stack: Stack) -> None:
     workload = Workload("flash", requests=200, concurrency=20, events=1, seats_per_event=50)
+    # Just enough users that none can reach the cap of 20 seats per event.
+    assert workload.user_count() == 10 and not workload.cap_reachable()
     result: Result = await run(workload, targets(stack), settle_timeout=10)
     assert result.stats.book.statuses == {201: 50, 409: 150}, stack.logs()
     assert len(result.stats.confirmed_ids) == 50
@@ -59,3 +61,13 @@ async def test_retries_and_cancels_spread_over_events_keep_every_guarantee(stack
     assert result.audit is not None
     assert result.audit.ok, result.audit.violations
     assert result.audit.bookings_by_status["CANCELLED"] == result.stats.cancel.count
+
+
+async def test_a_user_over_the_cap_is_refused_and_that_is_no_problem(stack: Stack) -> None:
+    # 3 users asking for 25 seats each of one event of plenty: each gets 20, then USER_LIMIT_REACHED.
+    workload = Workload("flash", requests=75, concurrency=10, events=1, seats_per_event=500, users=3)
+    assert workload.cap_reachable()
+    result = await run(workload, targets(stack), settle_timeout=10)
+    assert result.stats.book.statuses == {201: 60, 409: 15}, stack.logs()
+    assert result.problems == []
+    assert result.ok

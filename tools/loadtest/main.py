@@ -7,8 +7,15 @@ through its public REST API, then audit both databases.
 
 Targets are only the URLs given (default: the README's ports on 127.0.0.1). The audit needs
 both databases: --booking-dsn and --event-dsn (libpq strings; `//:ticketflow` prints them),
-or --no-audit. Exit status: 0 when everything checked out, 1 on any failure (see run.py for
-what fails a run), 2 for a usage error.
+or --no-audit.
+
+Bookings are made by --users simulated users (default: just enough that none can reach the
+target's per-user cap, --user-cap), each with its own bearer token, and events are created with
+an admin's; all are signed up front with this machine's dev key ($TICKETFLOW_DEV_HOME, else
+~/.local/state/ticketflow-dev), the one `//:ticketflow` and `//tools/token` use.
+
+Exit status: 0 when everything checked out, 1 on any failure (see run.py for what fails a
+run), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ import uvloop
 
 from tools.audit.invariants import Report
 from tools.audit.settled import settled_audit
+from tools.devkeys import dev_identity
 from tools.loadtest.run import Result, Targets, run
 from tools.loadtest.workload import Workload
+
+# Minting is about 0.3 ms a token: beyond this, say how many users are wanted.
+MAX_USERS = 100_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
             "--cancel-fraction", type=float, default=0.0, help="share of bookings cancelled once confirmed"
         )
         mode.add_argument("--keys", action="store_true", help="an Idempotency-Key on every booking")
+        mode.add_argument(
+            "--users", type=int, default=0, help="simulated users, a token each (default: enough for --user-cap)"
+        )
+        mode.add_argument(
+            "--user-cap",
+            type=int,
+            default=20,
+            help="the target's MAX_SEATS_PER_USER_PER_EVENT (default %(default)s)",
+        )
         mode.add_argument("--seed", type=int, default=1)
         mode.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)")
         mode.add_argument("--duration", type=float, help="stop sending after this many seconds")
@@ -80,6 +100,8 @@ def _workload(args: argparse.Namespace) -> Workload:
         seed=args.seed,
         timeout=args.timeout,
         duration=args.duration,
+        users=args.users,
+        user_cap=args.user_cap,
     )
 
 
@@ -95,6 +117,13 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--retry-fraction and --cancel-fraction are fractions: 0..1")
     if getattr(args, "events", 1) < 1 or args.seats < 1:
         parser.error("--events and --seats must be positive")
+    if args.users < 0 or args.user_cap < 1:
+        parser.error("--users must be 0 (automatic) or more, --user-cap positive")
+    if (users := _workload(args).user_count()) > MAX_USERS:
+        parser.error(
+            f"{users} users would be needed to stay under --user-cap {args.user_cap}: pass --users N "
+            f"(at most {MAX_USERS}), raising the target's MAX_SEATS_PER_USER_PER_EVENT and --user-cap to match"
+        )
 
 
 def print_audit(report: Report) -> None:
@@ -126,6 +155,7 @@ def main(argv: list[str]) -> int:
     targets = Targets(
         booking_url=args.booking_url,
         event_url=args.event_url,
+        identity=dev_identity(),
         booking_dsn=None if args.no_audit else args.booking_dsn,
         event_dsn=None if args.no_audit else args.event_dsn,
     )

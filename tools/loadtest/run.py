@@ -9,6 +9,8 @@ A run fails (`Result.ok` is false) on any of:
   bookings this run saw confirmed and not cancelled (the run's events are its own);
 - a sold-out answer (409) for an event that still has seats for a booking, when nothing was
   cancelled (no false SOLD_OUT);
+- a USER_LIMIT_REACHED answer (409) when the workload has enough users that none can reach
+  the per-user cap;
 - a violation found by the audit of both databases.
 """
 
@@ -17,13 +19,16 @@ from __future__ import annotations
 import asyncio
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aiohttp
 
 from tools.audit.invariants import Report
 from tools.audit.settled import settled_audit
+from tools.devkeys import DevIdentity
 from tools.loadtest.driver import Api, Outcome, drive
 from tools.loadtest.stats import RunStats
+from tools.loadtest.tokens import Tokens
 from tools.loadtest.workload import Workload
 
 EXPECTED = {"book": {201, 409}, "retry": {201, 409}, "cancel": {200}}
@@ -33,6 +38,8 @@ EXPECTED = {"book": {201, 409}, "retry": {201, 409}, "cancel": {200}}
 class Targets:
     booking_url: str
     event_url: str
+    # The dev signing key the target verifies tokens with (the stack's `dev_home`).
+    identity: DevIdentity
     booking_dsn: str | None = None  # None: no audit
     event_dsn: str | None = None
 
@@ -56,12 +63,16 @@ async def run(
     settle_timeout: float = 60.0,
     measure: AbstractContextManager[object] | None = None,
 ) -> Result:
-    """Creates the run's events, drives the workload, checks the answers and audits.
-    `measure` (a CPU meter, say) is entered for the load itself, not for the set-up and checks."""
+    """Mints the run's tokens, creates its events, drives the workload, checks the answers and
+    audits. `measure` (a CPU meter, say) is entered for the load itself, not for the set-up and
+    checks."""
+    # Valid for the whole run, however long it is told to last.
+    ttl = timedelta(hours=1, seconds=(workload.duration or 0) + settle_timeout)
+    tokens = await asyncio.to_thread(Tokens.mint, targets.identity, workload.user_names(), ttl)
     connector = aiohttp.TCPConnector(limit=workload.concurrency, limit_per_host=workload.concurrency)
     timeout = aiohttp.ClientTimeout(total=workload.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        api = Api(session, targets.booking_url, targets.event_url)
+        api = Api(session, targets.booking_url, targets.event_url, tokens)
         event_ids = [
             await api.create_event(f"Load test: {workload.mode} #{n + 1}", workload.seats_per_event)
             for n in range(workload.events)
@@ -100,4 +111,10 @@ async def _seat_checks(api: Api, workload: Workload, event_ids: list[str], outco
         if not workload.cancel_fraction and outcome.sold_out_answers[index] and available >= workload.seats_per_booking:
             answers = outcome.sold_out_answers[index]
             problems.append(f"event {event_id}: {answers} SOLD_OUT answers, yet {available} seats are left")
+        if outcome.user_limit_answers[index] and not workload.cap_reachable():
+            answers = outcome.user_limit_answers[index]
+            problems.append(
+                f"event {event_id}: {answers} USER_LIMIT_REACHED answers, yet no user asked for more than "
+                f"{workload.user_cap} seats"
+            )
     return problems[:20]

@@ -3,7 +3,7 @@
     reason = unavailable()          # None, or why podman cannot run here (then skip; fails in CI)
     with throwaway_podman() as podman:
         image = podman.load(Path("event_service/image.tar"))
-        container = podman.run(image, "event", env={"HTTP_PORT": "18082"})
+        container = podman.run(image, "event", env={"HTTP_PORT": "18082"}, volumes={Path("/tmp/x"): "/etc/x"})
         ...
 
 Nothing touches the machine's own podman storage: images and containers live in a temporary
@@ -21,7 +21,7 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,10 +120,19 @@ class Podman:
             raise AssertionError(f"podman load named no image:\n{output}")
         return self.command("image", "inspect", "--format", "{{.Id}}", names[-1]).stdout.strip()
 
-    def run(self, image: str, name: str, env: dict[str, str], args: tuple[str, ...] = ()) -> Container:
-        """Starts a detached container with host networking and a read-only root file system."""
+    def run(
+        self,
+        image: str,
+        name: str,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
+        volumes: Mapping[Path, str] | None = None,
+    ) -> Container:
+        """Starts a detached container with host networking and a read-only root file system;
+        `volumes` (host directory -> path in the container) are mounted read-only."""
         unique = f"{name}-{self.base.name}"
         env_args = [item for key, value in sorted(env.items()) for item in ("--env", f"{key}={value}")]
+        volume_args = [item for host, inside in (volumes or {}).items() for item in ("--volume", f"{host}:{inside}:ro")]
         self._containers.append(unique)
         self.command(
             "run",
@@ -135,6 +144,7 @@ class Podman:
             "--network",
             "host",
             *env_args,
+            *volume_args,
             image,
             *args,
         )

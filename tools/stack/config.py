@@ -1,11 +1,13 @@
 """What the launcher runs where: the services' ports and databases, the environment they get
-on top of the stack's own wiring, and the throw-away PostgreSQL's settings."""
+on top of the stack's own wiring, where the dev credentials live, and the throw-away
+PostgreSQL's settings."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tools.embedded_postgres.server import free_port
 
@@ -58,6 +60,11 @@ class StackConfig:
     # whether its directory stays after the stop.
     postgres_port: int = 0
     keep_data: bool = False
+    # Where the dev token signing key, JWKS and certificates live (tools.devkeys); None is the
+    # machine's default ($TICKETFLOW_DEV_HOME, else ~/.local/state/ticketflow-dev), the one
+    # `bazel run //tools/token` signs with. Tests give a directory of their own, so that runs
+    # share no state. Unused for a group of settings the caller sets itself (see environment.py).
+    dev_home: Path | None = None
 
     def database(self, service: str) -> str:
         """The database name of the service named `service` ("event" or "booking")."""

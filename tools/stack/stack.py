@@ -6,22 +6,27 @@ still there).
         stack.booking_url                                       # http://127.0.0.1:<port>
         stack.stop_service("event"); stack.start_service("event")
         stack.kill_service("booking"); stack.start_service("booking", ready="/healthz", X="1")
+        stack.token("alice"), stack.token("root", admin=True)   # bearer tokens the services accept
 
 The services are the Bazel-built binaries in the caller's runfiles (`//tools/stack` has them in
 its data), each a child process in its own process group. Given a `DatabaseServer`, the stack
 uses it (the dev stack's --external-db, the tests' session server); otherwise it starts a
 throw-away PostgreSQL (`tools.embedded_postgres`) with durable settings and owns it.
+Identity and mutual TLS are on, with the dev credentials of `config.dev_home` unless the caller
+gives its own (see environment.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from types import TracebackType
 
+from tools.devkeys import DevIdentity, dev_identity, mint_token
 from tools.embedded_postgres.server import DURABLE, EmbeddedPostgres
 from tools.stack.config import StackConfig
 from tools.stack.database import DatabaseServer
-from tools.stack.environment import service_environment
+from tools.stack.environment import callers_groups, service_environment
 from tools.stack.services import SERVICES, Service, launch
 from tools.supervisor.output import Output
 
@@ -119,6 +124,19 @@ class Stack:
     @property
     def booking_dsn(self) -> str:
         return self._dsn(self.config.booking_db)
+
+    @property
+    def identity(self) -> DevIdentity:
+        """The dev signing key whose tokens the services accept (to mint many at once). Raises
+        LookupError when the caller gave its own AUTH_* settings: their tokens come from the
+        caller's identity provider."""
+        if "identity" in callers_groups(self.config):
+            raise LookupError("the services verify tokens with the caller's own AUTH_* settings, not the dev key")
+        return dev_identity(self.config.dev_home)
+
+    def token(self, sub: str, *, admin: bool = False, ttl: timedelta = timedelta(hours=1)) -> str:
+        """A bearer token for user `sub` (with the admin role if `admin`) the services accept."""
+        return mint_token(self.identity, sub, admin=admin, ttl=ttl)
 
     def exited(self) -> Service | None:
         """A service that has exited (it should not have), if any."""

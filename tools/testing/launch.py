@@ -1,12 +1,14 @@
 """The launcher (`tools.stack`) as the tests run it: both services on free ports, each with a
-fresh database on the session's PostgreSQL, logs in the test's directory, and settle times
-short enough that tests need not wait long.
+fresh database on the session's PostgreSQL, logs in the test's directory, dev credentials of
+their own (in `<log_dir>/dev`, so that no two runs share a signing key or a certificate), and
+settle times short enough that tests need not wait long.
 
     with running_stack(postgresql_server, tmp_path) as stack:
         stack.booking_url                                  # http://127.0.0.1:<port>
         stack.stop_service("event"); stack.start_service("event")
         stack.kill_service("booking"); stack.start_service("booking", ready="/healthz")
         stack.logs()                                       # both services' logs, for failures
+        stack.token("alice"), stack.token("root", admin=True)   # bearer tokens they accept
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def running_stack(server: PostgresServer, log_dir: Path, **booking_env: str) -> 
             booking_db=booking_db,
             env={"ENV_FILE": str(empty)},
             service_env={"booking": {**BOOKING_ENV, **booking_env}},
+            dev_home=log_dir / "dev",
         )
         with Stack(config, LogDirectory(log_dir), DatabaseServer.embedded(server.server)) as stack:
             yield stack
