@@ -24,18 +24,20 @@ def servicer(service: BookingService, access: Access, metrics: Metrics) -> pb_gr
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class BookingServicer(pb_grpc.BookingServiceServicer):
         async def CreateBooking(
-            self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext
+            self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Booking:
             booking = await service.create_booking(
                 access.grpc_user(context), request.event_id, request.user_id, request.seats, request.idempotency_key
             )
             return booking_message(booking)
 
-        async def GetBooking(self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Booking:
+        async def GetBooking(
+            self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Booking:
             return booking_message(await service.get_booking(access.grpc_user(context), request.booking_id))
 
         async def ListUserBookings(
-            self, request: pb.ListUserBookingsRequest, context: grpc.aio.ServicerContext
+            self, request: pb.ListUserBookingsRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.ListUserBookingsResponse:
             page = await service.list_user_bookings(
                 access.grpc_user(context), request.user_id, request.page_size, request.page_token
@@ -45,7 +47,7 @@ def servicer(service: BookingService, access: Access, metrics: Metrics) -> pb_gr
             )
 
         async def CancelBooking(
-            self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext
+            self, request: pb.CancelBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Booking:
             return booking_message(await service.cancel_booking(access.grpc_user(context), request.booking_id))
 

@@ -294,7 +294,9 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
                 bpb.CancelBookingRequest(booking_id=b), metadata=md, timeout=10
             ),
             "CreateEvent": lambda md, _: event_stub.CreateEvent(
-                epb.CreateEventRequest(name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_830_000_000), total_seats=5),
+                epb.CreateEventRequest(
+                    name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_830_000_000), total_seats=5
+                ),
                 metadata=md,
                 timeout=10,
             ),

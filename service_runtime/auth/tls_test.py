@@ -17,7 +17,7 @@ from tools.devkeys import DevTls, dev_tls, service_env
 
 
 @dataclass
-class Recorder(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+class Recorder(health_pb2_grpc.HealthServicer):
     """Answers Check and remembers who the caller was."""
 
     callers: list[set[str]] = field(default_factory=list)
