@@ -34,9 +34,10 @@ SELECT e.id, e.total_seats, e.available_seats, coalesce(h.held, 0) AS held
 _RESERVED = "SELECT booking_id, event_id, seats FROM reservations WHERE state = 'RESERVED'"
 _CONFIRMED = "SELECT id, event_id, seats FROM bookings WHERE status = 'CONFIRMED'"
 _UNSETTLED = "SELECT status, count(*) FROM bookings WHERE status IN ('PENDING', 'CANCELLING') GROUP BY status"
+# Keys are per user: two users' "order-1" are two keys.
 _DUPLICATE_KEYS = (
-    "SELECT idempotency_key, count(*) FROM bookings WHERE idempotency_key IS NOT NULL "
-    "GROUP BY idempotency_key HAVING count(*) > 1"
+    "SELECT user_id, idempotency_key, count(*) FROM bookings WHERE idempotency_key IS NOT NULL "
+    "GROUP BY user_id, idempotency_key HAVING count(*) > 1"
 )
 _STATUS_COUNTS = "SELECT status, count(*), coalesce(sum(seats), 0) FROM bookings GROUP BY status"
 
@@ -137,7 +138,10 @@ def audit(booking_conn: psycopg.Connection[Any], event_conn: psycopg.Connection[
             )
 
     unsettled = [f"{count} booking(s) still {status}" for status, count in booking_conn.execute(_UNSETTLED)]
-    keys = [f"idempotency key {key!r} has {n} bookings" for key, n in booking_conn.execute(_DUPLICATE_KEYS)]
+    keys = [
+        f"idempotency key {key!r} of user {user!r} has {n} bookings"
+        for user, key, n in booking_conn.execute(_DUPLICATE_KEYS)
+    ]
     report.violations = seat_sums + holds + unsettled + keys[:limit]
     return report
 

@@ -153,4 +153,4 @@ def test_two_bookings_with_one_idempotency_key_fail_the_audit(
     dbs.add_booking(uuid.uuid4(), 1, "REJECTED", key="k1")
     code, out = audit_cli(dbs, capsys)
     assert code == 1
-    assert "idempotency key 'k1' has 2 bookings" in out
+    assert "idempotency key 'k1' of user 'alice' has 2 bookings" in out
