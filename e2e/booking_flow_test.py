@@ -16,9 +16,6 @@ import pytest
 from e2e.conftest import auth, available, book, create_event, settled_audit
 from ticketflow.booking.v1 import booking_service_pb2 as pb
 from ticketflow.booking.v1 import booking_service_pb2_grpc as pb_grpc
-from ticketflow.event.v1 import event_service_pb2 as event_pb
-from ticketflow.event.v1 import event_service_pb2_grpc as event_pb_grpc
-from tools.devkeys import dev_tls
 from tools.stack.stack import Stack
 
 
@@ -219,63 +216,3 @@ async def test_health_readiness_and_metrics(http: aiohttp.ClientSession, stack: 
 def grpc_auth(stack: Stack, user: str, *, admin: bool = False) -> tuple[tuple[str, str], ...]:
     """The `authorization` metadata of `user`'s bearer token."""
     return (("authorization", auth(stack, user, admin=admin)["Authorization"]),)
-
-
-async def test_bookings_are_their_owners_business(http: aiohttp.ClientSession, stack: Stack) -> None:
-    event_id = await create_event(http, stack, 5)
-    status, booking = await book(http, stack, event_id, "alice")
-    assert status == 201
-    url = f"{stack.booking_url}/bookings/{booking['id']}"
-    async with http.get(url) as response:
-        assert response.status == 401
-        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="ticketflow"')
-    async with http.get(url, headers={"Authorization": "Bearer not-a-token"}) as response:
-        assert response.status == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
-    async with http.get(url, headers=auth(stack, "bob")) as response:
-        assert response.status == 404
-    async with http.delete(url, headers=auth(stack, "bob")) as response:
-        assert response.status == 404
-    async with http.get(f"{stack.booking_url}/users/alice/bookings", headers=auth(stack, "bob")) as response:
-        assert response.status == 403
-    async with http.get(url, headers=auth(stack, "ops", admin=True)) as response:
-        assert response.status == 200 and (await response.json())["status"] == "CONFIRMED"
-    body = {"eventId": event_id, "userId": "alice"}
-    async with http.post(f"{stack.booking_url}/bookings", json=body, headers=auth(stack, "bob")) as response:
-        assert response.status == 403
-    event = {"name": "Bob's own", "startTime": "2027-06-01T20:00:00Z", "totalSeats": 5}
-    async with http.post(f"{stack.event_url}/events", json=event, headers=auth(stack, "bob")) as response:
-        assert response.status == 403
-    # Only alice's booking took seats.
-    assert await available(http, stack, event_id) == 4
-
-
-async def test_only_the_booking_service_can_take_or_release_seats(http: aiohttp.ClientSession, stack: Stack) -> None:
-    event_id = await create_event(http, stack, 5)
-    status, booking = await book(http, stack, event_id, "alice")
-    assert status == 201
-    target = stack.event.grpc_address
-    ca = dev_tls(stack.config.dev_home).ca_file.read_bytes()
-    # An outside client: in clear, or over TLS that trusts the server but has no client
-    # certificate; each also presenting an admin's token, which is no service identity.
-    outsiders = {"plaintext": None, "TLS without a client certificate": grpc.ssl_channel_credentials(ca)}
-    admin = grpc_auth(stack, "ops", admin=True)
-    reserve = event_pb.ReserveSeatsRequest(booking_id=str(uuid.uuid4()), event_id=event_id, seats=2)
-    release = event_pb.ReleaseSeatsRequest(booking_id=booking["id"])
-    for how, credentials in outsiders.items():
-        channel = (
-            grpc.aio.insecure_channel(target) if credentials is None else grpc.aio.secure_channel(target, credentials)
-        )
-        async with channel:
-            stub = event_pb_grpc.EventServiceStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ReserveSeats(reserve, timeout=5, metadata=admin)
-            assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED), how
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ReleaseSeats(release, timeout=5, metadata=admin)
-            assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED), how
-    assert await available(http, stack, event_id) == 4
-    # The booking service, over its mutual-TLS channel, still can.
-    assert (await book(http, stack, event_id, "bob", seats=2))[0] == 201
-    assert await available(http, stack, event_id) == 2
-    report = await settled_audit(stack)
-    assert report.ok, report.violations

@@ -36,7 +36,7 @@ from ticketflow.booking.v1 import booking_service_pb2_grpc as bpb_grpc
 from ticketflow.event.v1 import event_service_pb2 as epb
 from ticketflow.event.v1 import event_service_pb2_grpc as epb_grpc
 from tools.devkeys.certificates import DevTls, dev_tls
-from tools.devkeys.identity import DevIdentity, dev_identity, mint_token
+from tools.devkeys.identity import DevIdentity, mint_token
 from tools.embedded_postgres.server import free_port
 from tools.stack.environment import service_environment
 from tools.stack.services import BOOKING, launch
@@ -129,23 +129,21 @@ class Credentials:
 
 
 @pytest.fixture
-def dev_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The stack's credentials live here (the launcher reads TICKETFLOW_DEV_HOME)."""
-    home = tmp_path / "dev"
-    monkeypatch.setenv("TICKETFLOW_DEV_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def stack(postgresql_server: PostgresServer, tmp_path: Path, dev_home: Path) -> Iterator[Stack]:
+def stack(postgresql_server: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
     # The booking service logs everything it can (debug, access log): still no credential.
     with running_stack(postgresql_server, tmp_path, LOG_LEVEL="DEBUG", ACCESS_LOG="true") as stack:
         yield stack
 
 
 @pytest.fixture
-def creds(stack: Stack, dev_home: Path) -> Credentials:
-    return Credentials.make(dev_identity(dev_home))
+def creds(stack: Stack) -> Credentials:
+    return Credentials.make(stack.identity)
+
+
+@pytest.fixture
+def tls(stack: Stack) -> DevTls:
+    """The stack's dev certificates (its CA, and the booking service's client certificate)."""
+    return dev_tls(stack.config.dev_home)
 
 
 @pytest.fixture
@@ -274,11 +272,11 @@ def _event_service_channel(stack: Stack, tls: DevTls, client_cert: bool = True) 
 
 @pytest.mark.parametrize("method", list(GRPC_RULES))
 async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
-    http: aiohttp.ClientSession, stack: Stack, creds: Credentials, dev_home: Path, method: str
+    http: aiohttp.ClientSession, stack: Stack, creds: Credentials, tls: DevTls, method: str
 ) -> None:
     event_id = await _new_event(http, stack, creds)
     calls: dict[str, Callable[[tuple[tuple[str, str], ...], str], Awaitable[Any]]]
-    async with _booking_service_channel(stack) as bookings, _event_service_channel(stack, dev_tls(dev_home)) as events:
+    async with _booking_service_channel(stack) as bookings, _event_service_channel(stack, tls) as events:
         booking_stub, event_stub = bpb_grpc.BookingServiceStub(bookings), epb_grpc.EventServiceStub(events)
         calls = {
             "CreateBooking": lambda md, _: booking_stub.CreateBooking(
@@ -340,12 +338,11 @@ SEAT_CALLS: dict[str, Callable[[epb_grpc.EventServiceStub, str, str], Awaitable[
 
 @pytest.mark.parametrize("method", list(SEAT_CALLS))
 async def test_an_outside_client_cannot_take_or_give_back_seats(
-    http: aiohttp.ClientSession, stack: Stack, creds: Credentials, dev_home: Path, method: str
+    http: aiohttp.ClientSession, stack: Stack, creds: Credentials, tls: DevTls, method: str
 ) -> None:
     event_id = await _new_event(http, stack, creds, seats=10)
     booking_id = await _alices_booking(http, stack, creds, event_id)
     before = _counts(stack)
-    tls = dev_tls(dev_home)
     outsiders = {
         "plaintext": grpc.aio.insecure_channel(stack.event.grpc_address),
         "tls without a client certificate": _event_service_channel(stack, tls, client_cert=False),
