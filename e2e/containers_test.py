@@ -89,7 +89,8 @@ def post(url: str, body: dict[str, Any], token: str) -> tuple[int, dict[str, Any
         with urllib.request.urlopen(request, timeout=15) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+        with error:
+            return error.code, json.load(error)
 
 
 def test_booking_through_the_images_confirms_then_reports_sold_out(

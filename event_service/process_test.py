@@ -251,7 +251,8 @@ def _post_event(service: Service, headers: dict[str, str]) -> int:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
-        return error.code
+        with error:  # an HTTPError holds the response open; Python 3.14 warns if it is not closed
+            return error.code
 
 
 async def test_the_running_service_creates_events_only_for_an_admin_token(service: Service, dev_home: Path) -> None:

@@ -42,7 +42,8 @@ def main() -> int:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
             status = response.status
     except urllib.error.HTTPError as error:
-        status = error.code
+        with error:
+            status = error.code
     except OSError as error:
         print(f"unhealthy: {url}: {error}", file=sys.stderr)
         return 1
