@@ -224,9 +224,10 @@ class BookingRepository:
 
     async def _insert(self, news: Sequence[NewBooking], user_limit: int) -> dict[uuid.UUID, Booking]:
         pairs = {"user_ids": [n.user_id for n in news], "event_ids": [n.event_id for n in news]}
-        async with self._pool.connection() as conn, conn.transaction():
+        # Pipelined: BEGIN, the locks and the read travel together, then the INSERT and COMMIT.
+        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+            await conn.execute(LOCK_USERS, pairs)
             cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(LOCK_USERS, pairs)
             await cursor.execute(HELD, pairs)
             held = {(row["user_id"], row["event_id"]): row["seats"] for row in await cursor.fetchall()}
             allowed = within_user_limit(held, news, user_limit)
