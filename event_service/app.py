@@ -8,6 +8,7 @@ The route of a reservation: `grpc_api` (ReserveSeats, ReserveSeatsBatch) -> `Eve
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
@@ -74,11 +75,7 @@ async def migrate(settings: Settings) -> int:
 async def run(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then shuts down gracefully."""
 
-    # The signing keys are configuration: load them before binding ports or connecting to the
-    # database, so that a bad AUTH_JWKS_FILE/URL is the one start-up line and nothing else.
-    access = await Access.start(settings.auth)
-
-    async def start(pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
+    async def start(access: Access, pool: AsyncConnectionPool, grpc_server: GrpcServer) -> Started:
         await migrate(settings)
         components = build(settings, pool, access, grpc_server)
 
@@ -88,14 +85,14 @@ async def run(settings: Settings) -> None:
 
         return Started(components.http_app, stop)
 
-    try:
+    # The signing keys are configuration: load them before binding ports or connecting to the
+    # database, so that a bad AUTH_JWKS_FILE/URL is the one start-up line and nothing else.
+    async with Access.running(settings.auth) as access:
         await serve_service(
             "event_service",
             settings.server,
             settings.database,
             [grpc_api.SERVICE_NAME],
-            start,
+            functools.partial(start, access),
             settings.grpc_tls.credentials() if settings.grpc_tls else None,
         )
-    finally:
-        await access.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -38,6 +39,16 @@ class Access:
         keys = JwksKeySet.from_settings(settings)
         await keys.load()
         return cls(TokenVerifier(settings, keys), asyncio.create_task(keys.run_refresh()))
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, settings: AuthSettings) -> AsyncIterator[Access]:
+        """`start`, and `close` when the block ends: a service's whole life."""
+        access = await cls.start(settings)
+        try:
+            yield access
+        finally:
+            await access.close()
 
     async def close(self) -> None:
         if self._refresher is not None:
