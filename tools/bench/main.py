@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -155,6 +156,9 @@ def _table(rows: list[Row], pairs: list[tuple[int, int]]) -> str:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    # SIGTERM (a timeout, a supervisor) ends the run as Ctrl-C does: through the `finally`
+    # below, so the services and the throw-away PostgreSQL stop too instead of being orphaned.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     environ = dict(item.split("=", 1) for item in args.env)
     out_dir = args.out_dir or Path(f"/tmp/ticketflow-bench-{time.strftime('%Y%m%d-%H%M%S')}")
     out_dir.mkdir(parents=True, exist_ok=True)
