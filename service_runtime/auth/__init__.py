@@ -4,8 +4,9 @@ between the services.
 One concept per module; import from the module, not from the package (this file stays empty so
 that `service_runtime.error_table` can import `errors` without pulling in PyJWT):
 - `principal`: `Principal`, the caller a use case receives.
-- `errors`: `Unauthenticated` and `PermissionDenied` (in the shared error table).
-- `bearer`: the RFC 6750 side: the token out of a header or gRPC metadata, `WWW-Authenticate`.
+- `errors`: `Unauthenticated` (with its `WWW-Authenticate` challenge) and `PermissionDenied`
+  (in the shared error table).
+- `bearer`: the RFC 6750 side: the token out of a header or gRPC metadata.
 - `settings`: `AuthSettings.from_env`, the `AUTH_*` variables.
 - `jwks`: `JwksKeySet`, the signing keys by `kid`, refreshed in the background.
 - `verifier`: `TokenVerifier.verify(token) -> Principal`, with a cache of verified tokens.

@@ -1,9 +1,9 @@
 """Who may call a route or an RPC, stated by the route or RPC itself at the edge.
 
-Each handler begins with what it requires: `access.user(...)` (any caller with a valid bearer
-token), `access.admin(...)` (a token with the admin role), or nothing for a public route
-(reading events, health). The principal it gets back is the first argument of the use case,
-where the rules about whose data it is live (a booking's owner or an admin). Seat calls
+Each handler begins with what it requires: `access.user(...)` / `access.grpc_user(...)` (any
+caller with a valid bearer token), or nothing for a public route (reading events, health).
+The principal it gets back is the first argument of the use case, where the rules live (an
+admin creates events; a booking is its owner's or an admin's). Seat calls
 between the services are authorised by the peer's verified client certificate instead
 (`SeatCallers`): no user token can take or give back seats.
 """
@@ -59,20 +59,8 @@ class Access:
     def user(self, authorization: str | None) -> Principal:
         return self._verifier.authenticate(authorization)
 
-    def admin(self, authorization: str | None) -> Principal:
-        return _admin(self.user(authorization))
-
     def grpc_user(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
         return self._verifier.authenticate_metadata(context.invocation_metadata())
-
-    def grpc_admin(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
-        return _admin(self.grpc_user(context))
-
-
-def _admin(caller: Principal) -> Principal:
-    if not caller.is_admin:
-        raise PermissionDenied("this needs an admin token")
-    return caller
 
 
 class SeatCallers:

@@ -1,5 +1,5 @@
 """RFC 6750 bearer tokens on the wire: out of an `Authorization` header value or gRPC
-metadata, and the `WWW-Authenticate` challenge for a refusal.
+metadata (the `WWW-Authenticate` challenge of a refusal is `Unauthenticated.challenge()`).
 
 Another scheme (`Basic ...`) counts as no token at all, as RFC 6750 section 3 asks: the answer
 is a bare challenge without an error code. A `Bearer` credential that is not a token in form
@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 from service_runtime.auth.errors import TokenProblem, Unauthenticated
 
-REALM = "ticketflow"
 METADATA_KEY = "authorization"
 
 # RFC 6750 section 2.1: credentials = "Bearer" 1*SP b64token.
@@ -59,8 +58,3 @@ def bearer_token_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | Non
         except UnicodeDecodeError:
             raise Unauthenticated(TokenProblem.MALFORMED, "the bearer token is malformed") from None
     return bearer_token(value)
-
-
-def www_authenticate(error: Unauthenticated, realm: str = REALM) -> str:
-    """The `WWW-Authenticate` value for a 401: `Bearer realm="..."`, plus the RFC 6750 error."""
-    return error.challenge(realm)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from service_runtime.auth.bearer import bearer_token, bearer_token_from_metadata, www_authenticate
+from service_runtime.auth.bearer import bearer_token, bearer_token_from_metadata
 from service_runtime.auth.errors import PermissionDenied, TokenProblem, Unauthenticated
 from service_runtime.error_table import ErrorTable
 
@@ -62,8 +62,8 @@ def test_metadata_without_one_bearer_token_is_refused(
 def test_the_challenge_names_the_error_only_for_a_presented_token() -> None:
     missing = Unauthenticated(TokenProblem.MISSING, "a bearer token is required")
     expired = Unauthenticated(TokenProblem.EXPIRED, "the bearer token has expired")
-    assert www_authenticate(missing) == 'Bearer realm="ticketflow"'
-    assert www_authenticate(expired) == 'Bearer realm="ticketflow", error="invalid_token"'
+    assert missing.challenge() == 'Bearer realm="ticketflow"'
+    assert expired.challenge() == 'Bearer realm="ticketflow", error="invalid_token"'
 
 
 def test_refusals_map_to_401_and_403_in_every_error_table() -> None:

@@ -106,18 +106,6 @@ class ChannelTls:
         return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
 
 
-def server_credentials(env: Env) -> grpc.ServerCredentials | None:
-    """`grpc.ssl_server_credentials` from `GRPC_TLS_*`, or None for a plaintext port."""
-    tls = ServerTls.from_env(env)
-    return None if tls is None else tls.credentials()
-
-
-def channel_credentials(env: Env) -> tuple[grpc.ChannelCredentials, list[tuple[str, str]]] | None:
-    """`grpc.ssl_channel_credentials` and channel options from `EVENT_SERVICE_TLS_*`, or None."""
-    tls = ChannelTls.from_env(env)
-    return None if tls is None else (tls.credentials(), tls.options())
-
-
 def peer_identities(context: grpc.aio.ServicerContext[Any, Any]) -> set[str]:
     """The verified client certificate's DNS subjectAltNames and common name; empty for a
     plaintext peer or one without a certificate."""

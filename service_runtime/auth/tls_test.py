@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service_runtime.auth.tls import ChannelTls, ServerTls, channel_credentials, peer_identities, server_credentials
+from service_runtime.auth.tls import ChannelTls, ServerTls, peer_identities
 from service_runtime.config import ConfigError, Env
 from tools.devkeys import DevTls, dev_tls, service_env
 
@@ -78,6 +78,16 @@ async def check(
     )
     async with channel:
         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+
+
+def server_credentials(env: Env) -> grpc.ServerCredentials | None:
+    tls = ServerTls.from_env(env)
+    return None if tls is None else tls.credentials()
+
+
+def channel_credentials(env: Env) -> tuple[grpc.ChannelCredentials, list[tuple[str, str]]] | None:
+    tls = ChannelTls.from_env(env)
+    return None if tls is None else (tls.credentials(), tls.options())
 
 
 def client(
