@@ -57,7 +57,7 @@ def build(
         batch_sizes = edge.metrics.histogram(
             "reservation_batch_size", "ReserveSeats calls decided per transaction.", [], buckets=BATCH_BUCKETS
         )
-        coalescer = ReservationCoalescer(repository, settings.max_batch, on_batch=batch_sizes.observe)
+        coalescer = ReservationCoalescer(repository.reserve_batch, settings.max_batch, on_batch=batch_sizes.observe)
         reserve_many = coalescer.reserve_many
     service = EventService(repository, settings.limits, reserve_many)
 

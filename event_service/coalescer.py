@@ -14,22 +14,17 @@ without its reservation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 from event_service.domain import SeatRequest
-from event_service.service import Decided
+from event_service.service import Decided, ReserveMany
 from service_runtime.batching import Batcher, Failed
-
-
-class BatchStore(Protocol):
-    async def reserve_batch(self, requests: list[SeatRequest]) -> list[Decided]: ...
 
 
 class ReservationCoalescer:
     def __init__(
-        self, store: BatchStore, max_batch: int = 256, on_batch: Callable[[int], None] = lambda size: None
+        self, decide: ReserveMany, max_batch: int = 256, on_batch: Callable[[int], None] = lambda size: None
     ) -> None:
-        self._store = store
+        self._decide = decide
         # One batch at a time: arrival order decides who gets the last seats.
         self._batcher: Batcher[None, SeatRequest, Decided] = Batcher(
             self._run, max_batch=max_batch, max_in_flight=1, on_batch=on_batch
@@ -41,7 +36,7 @@ class ReservationCoalescer:
         return await self._batcher.submit_many(None, requests)
 
     async def _run(self, _: None, requests: list[SeatRequest]) -> list[Decided | Failed]:
-        return list(await self._store.reserve_batch(requests))
+        return list(await self._decide(requests))
 
     async def close(self) -> None:
         await self._batcher.close()

@@ -42,7 +42,7 @@ class _FlakyStore:
 
 async def test_a_failed_batch_fails_only_its_own_callers() -> None:
     store = _FlakyStore()
-    coalescer = ReservationCoalescer(store)
+    coalescer = ReservationCoalescer(store.reserve_batch)
     event = uuid.uuid4()
     first = asyncio.create_task(reserve(coalescer, SeatRequest(uuid.uuid4(), event, 1)))
     await asyncio.sleep(0)  # the first call starts a batch of its own
@@ -58,7 +58,7 @@ async def test_a_group_of_requests_joins_one_batch_in_order(pool: AsyncConnectio
     repo = EventRepository(pool)
     event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 2))
     sizes: list[int] = []
-    coalescer = ReservationCoalescer(repo, on_batch=sizes.append)
+    coalescer = ReservationCoalescer(repo.reserve_batch, on_batch=sizes.append)
     results = await coalescer.reserve_many([SeatRequest(uuid.uuid4(), event.id, 1) for _ in range(4)])
     assert [r[0].state for r in results if r is not None] == [ReservationState.RESERVED] * 2 + [
         ReservationState.SOLD_OUT
@@ -70,7 +70,7 @@ async def test_concurrent_calls_are_decided_in_arrival_order(pool: AsyncConnecti
     repo = EventRepository(pool)
     event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 3))
     sizes: list[int] = []
-    coalescer = ReservationCoalescer(repo, on_batch=sizes.append)
+    coalescer = ReservationCoalescer(repo.reserve_batch, on_batch=sizes.append)
     requests = [SeatRequest(uuid.uuid4(), event.id, 1) for _ in range(10)]
     results = await asyncio.gather(*(reserve(coalescer, r) for r in requests))
     states = [result[0].state for result in results if result is not None]
@@ -85,7 +85,7 @@ async def test_many_racing_callers_take_exactly_the_seats_in_few_transactions(
     repo = EventRepository(pool)
     event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 50))
     sizes: list[int] = []
-    coalescer = ReservationCoalescer(repo, max_batch=64, on_batch=sizes.append)
+    coalescer = ReservationCoalescer(repo.reserve_batch, max_batch=64, on_batch=sizes.append)
     results = await asyncio.gather(*(reserve(coalescer, SeatRequest(uuid.uuid4(), event.id, 1)) for _ in range(200)))
     assert sum(1 for r in results if r is not None and r[0].state is ReservationState.RESERVED) == 50
     assert sum(sizes) == 200 and len(sizes) < 200 and max(sizes) <= 64
@@ -95,7 +95,7 @@ async def test_many_racing_callers_take_exactly_the_seats_in_few_transactions(
 async def test_replays_within_and_across_batches_take_nothing(pool: AsyncConnectionPool, dsn: str) -> None:
     repo = EventRepository(pool)
     event = await repo.create_event(NewEvent(uuid.uuid4(), "Gig", datetime(2027, 1, 1, tzinfo=UTC), 10))
-    coalescer = ReservationCoalescer(repo)
+    coalescer = ReservationCoalescer(repo.reserve_batch)
     request = SeatRequest(uuid.uuid4(), event.id, 4)
     results = await asyncio.gather(*(reserve(coalescer, request) for _ in range(5)))
     assert len({result[0] for result in results if result is not None}) == 1
@@ -107,7 +107,7 @@ async def test_replays_within_and_across_batches_take_nothing(pool: AsyncConnect
 
 
 async def test_unknown_event_answers_none_for_the_whole_batch(pool: AsyncConnectionPool) -> None:
-    coalescer = ReservationCoalescer(EventRepository(pool))
+    coalescer = ReservationCoalescer(EventRepository(pool).reserve_batch)
     missing = uuid.uuid4()
     results = await asyncio.gather(*(reserve(coalescer, SeatRequest(uuid.uuid4(), missing, 1)) for _ in range(3)))
     assert results == [None, None, None]
