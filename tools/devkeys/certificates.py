@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tools.devkeys.home import PRIVATE, PUBLIC, dev_home, locked, write_atomic
+from tools.devkeys.home import PUBLIC, dev_home, locked, write_atomic, write_private_key
 
 EVENT_SERVICE_NAMES = ("localhost", "event-service")
 EVENT_SERVICE_ADDRESSES = ("127.0.0.1", "::1")
@@ -102,7 +102,7 @@ def _create(files: DevTls, ca_key_file: Path) -> None:
             ExtendedKeyUsageOID.CLIENT_AUTH,
         ),
     )
-    write_atomic(ca_key_file, _key_pem(ca_key), PRIVATE)
+    write_private_key(ca_key_file, ca_key)
     write_atomic(files.ca_file, ca.public_bytes(serialization.Encoding.PEM), PUBLIC)
     for cert_file, key_file, common_name, names, usage in leaves:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -122,7 +122,7 @@ def _create(files: DevTls, ca_key_file: Path) -> None:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        write_atomic(key_file, _key_pem(key), PRIVATE)
+        write_private_key(key_file, key)
         write_atomic(cert_file, cert.public_bytes(serialization.Encoding.PEM), PUBLIC)
 
 
@@ -137,12 +137,6 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
         crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
-    )
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 

@@ -15,6 +15,9 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 PRIVATE = 0o600
 PUBLIC = 0o644
 
@@ -55,3 +58,10 @@ def write_atomic(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Writes `key` as unencrypted PKCS#8 PEM, mode 0600; returns the PEM."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    write_atomic(path, pem, PRIVATE)
+    return pem

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from tools.devkeys.home import PRIVATE, PUBLIC, dev_home, locked, write_atomic
+from tools.devkeys.home import PUBLIC, dev_home, locked, write_atomic, write_private_key
 
 ISSUER = "ticketflow-dev"
 AUDIENCE = "ticketflow"
@@ -43,16 +43,16 @@ def dev_identity(home: Path | None = None) -> DevIdentity:
     home = dev_home() if home is None else home
     with locked(home):
         key_file, jwks_file = home / "signing-key.pem", home / "jwks.json"
-        key = _read_key(key_file)
+        key, pem = _read_key(key_file)
         if key is None:
             key = ec.generate_private_key(ec.SECP256R1())
-            write_atomic(key_file, _pem(key), PRIVATE)
+            pem = write_private_key(key_file, key)
         public_jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
         kid = "dev-" + _thumbprint(public_jwk)[:16]
         jwks = json.dumps({"keys": [{**public_jwk, "kid": kid, "use": "sig", "alg": ALGORITHM}]}, indent=2).encode()
         if not jwks_file.is_file() or jwks_file.read_bytes() != jwks:
             write_atomic(jwks_file, jwks, PUBLIC)
-    return DevIdentity(jwks_file=jwks_file, issuer=ISSUER, audience=AUDIENCE, private_key_pem=_pem(key), kid=kid)
+    return DevIdentity(jwks_file=jwks_file, issuer=ISSUER, audience=AUDIENCE, private_key_pem=pem, kid=kid)
 
 
 def mint_token(identity: DevIdentity, sub: str, admin: bool = False, ttl: timedelta = timedelta(hours=1)) -> str:
@@ -72,20 +72,16 @@ def mint_token(identity: DevIdentity, sub: str, admin: bool = False, ttl: timede
     return jwt.encode(claims, identity.private_key_pem, algorithm=ALGORITHM, headers={"kid": identity.kid})
 
 
-def _read_key(path: Path) -> ec.EllipticCurvePrivateKey | None:
+def _read_key(path: Path) -> tuple[ec.EllipticCurvePrivateKey | None, bytes]:
+    """The usable dev key at `path` and its PEM; (None, b"") when there is none."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        pem = path.read_bytes()
+        key = serialization.load_pem_private_key(pem, password=None)
     except (OSError, ValueError, TypeError):
-        return None
+        return None, b""
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-        return key
-    return None
-
-
-def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+        return key, pem
+    return None, b""
 
 
 def _thumbprint(jwk: dict[str, object]) -> str:

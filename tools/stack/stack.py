@@ -18,6 +18,7 @@ gives its own (see environment.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
@@ -125,11 +126,11 @@ class Stack:
     def booking_dsn(self) -> str:
         return self._dsn(self.config.booking_db)
 
-    @property
+    @functools.cached_property
     def identity(self) -> DevIdentity:
-        """The dev signing key whose tokens the services accept (to mint many at once). Raises
-        LookupError when the caller gave its own AUTH_* settings: their tokens come from the
-        caller's identity provider."""
+        """The dev signing key whose tokens the services accept (read once per stack: tests
+        mint a token per request). Raises LookupError when the caller gave its own AUTH_*
+        settings: their tokens come from the caller's identity provider."""
         if "identity" in callers_groups(self.config):
             raise LookupError("the services verify tokens with the caller's own AUTH_* settings, not the dev key")
         return dev_identity(self.config.dev_home)
