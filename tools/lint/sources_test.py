@@ -48,8 +48,8 @@ def main(argv: list[str]) -> int:
         print(
             f"Python files in {root} that the lint checks do not see:\n"
             + "".join(f"  {path}\n" for path in missing)
-            + "Give their package a `py_files` filegroup (copy one from tools/lint/BUILD.bazel) "
-            "and list it in _FIRST_PARTY there.",
+            + "Call py_files() (tools/lint/defs.bzl) in their package's BUILD.bazel "
+            "and list its :py_files in _FIRST_PARTY of tools/lint/BUILD.bazel.",
             file=sys.stderr,
         )
         return 1
