@@ -127,9 +127,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def print_audit(report: Report) -> None:
-    print(report.summary())
-    for violation in report.violations:
-        print(f"  VIOLATION: {violation}")
+    print("\n".join(report.lines()))
 
 
 def print_result(result: Result) -> None:
