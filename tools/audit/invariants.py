@@ -153,7 +153,11 @@ def check(snapshot: Snapshot, limit: int = 20) -> Report:
         SEATS: _seats(snapshot, limit),
         RESERVATIONS: _reservations(snapshot, limit),
         UNSETTLED_CHECK: _listed(
-            (f"{report.bookings_by_status[s]} booking(s) still {s}" for s in UNSETTLED if report.bookings_by_status.get(s)),
+            (
+                f"{report.bookings_by_status[s]} booking(s) still {s}"
+                for s in UNSETTLED
+                if report.bookings_by_status.get(s)
+            ),
             limit,
         ),
         HOLDS: _overdue_holds(snapshot, limit),
@@ -195,7 +199,8 @@ def _reservations(snapshot: Snapshot, limit: int) -> _Findings:
     for booking_id in sorted(snapshot.reserved.keys() - holding.keys()):
         r = snapshot.reserved[booking_id]
         findings.add(
-            f"reservation {booking_id} holds {r.seats} seat(s) of event {r.event_id} without a CONFIRMED or HELD booking"
+            f"reservation {booking_id} holds {r.seats} seat(s) of event {r.event_id} "
+            "without a CONFIRMED or HELD booking"
         )
     for booking_id in sorted(holding.keys() - snapshot.reserved.keys()):
         status = "CONFIRMED" if booking_id in snapshot.confirmed else "HELD"

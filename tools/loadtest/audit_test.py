@@ -170,7 +170,9 @@ def test_bookings_of_a_cancelled_event_left_confirmed_fail_the_audit(
     )
     report = settled_audit(dbs.booking_dsn, dbs.event_dsn, settle_timeout=0.3, poll=0.1)
     assert report.in_flight == 1  # waited for, up to the settle time
-    assert report.findings["a cancelled event holds nothing"] == [f"cancelled event {EVENT} still has 1 CONFIRMED booking(s)"]
+    assert report.findings["a cancelled event holds nothing"] == [
+        f"cancelled event {EVENT} still has 1 CONFIRMED booking(s)"
+    ]
     # Once the booking is cancelled, the cancelled event passes.
     dbs.bookings("UPDATE bookings SET status = 'CANCELLED', cancel_reason = 'EVENT_CANCELLED' WHERE id = %s", BOOKED)
     code, out = audit_cli(dbs, capsys)
