@@ -101,19 +101,18 @@ def apply_update(event: Event, update: EventUpdate) -> Event:
     if event.state is EventState.CANCELLED:
         raise EventCancelled(event.id)
 
-    def new(field: str, current: object) -> object:
-        return getattr(update.values, field) if field in update.fields else current
-
-    total = new("total_seats", event.total_seats)
-    assert isinstance(total, int)
+    fields, values = update.fields, update.values
+    total = values.total_seats if "total_seats" in fields else event.total_seats
     if total < event.taken_seats:
         raise SeatsInUse(event.id, event.taken_seats, total)
+    start_time = values.start_time if "start_time" in fields else event.start_time
+    assert start_time is not None, "event_update requires a start_time it changes"
     changed = dataclasses.replace(
         event,
-        name=new("name", event.name),
-        start_time=new("start_time", event.start_time),
-        sales_start_time=new("sales_start_time", event.sales_start_time),
-        sales_end_time=new("sales_end_time", event.sales_end_time),
+        name=values.name if "name" in fields else event.name,
+        start_time=start_time,
+        sales_start_time=values.sales_start_time if "sales_start_time" in fields else event.sales_start_time,
+        sales_end_time=values.sales_end_time if "sales_end_time" in fields else event.sales_end_time,
         total_seats=total,
         # The seats added or removed are free ones: the reservations keep theirs.
         available_seats=event.available_seats + total - event.total_seats,

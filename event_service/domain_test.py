@@ -248,9 +248,7 @@ def test_instants_in_error_metadata_are_rfc3339_utc(instant: datetime, text: str
     assert rfc3339(instant) == text
 
 
-@pytest.mark.parametrize(
-    ("start", "end"), [(NOW, NOW), (NOW + TICK, NOW)], ids=["empty_window", "end_before_start"]
-)
+@pytest.mark.parametrize(("start", "end"), [(NOW, NOW), (NOW + TICK, NOW)], ids=["empty_window", "end_before_start"])
 def test_a_sales_window_that_does_not_end_after_it_starts_is_refused(start: datetime, end: datetime) -> None:
     with pytest.raises(InvalidArgument) as error:
         new_event("Gig", NOW, 10, LIMITS, start, end)

@@ -46,9 +46,7 @@ _EVENT_COLUMNS = (
     "id, name, start_time, total_seats, available_seats, create_time, update_time,"
     " sales_start_time, sales_end_time, state, cancel_time"
 )
-_RESERVATION_COLUMNS = (
-    "booking_id, event_id, seats, state, create_time, release_time, refusal_reason, release_reason"
-)
+_RESERVATION_COLUMNS = "booking_id, event_id, seats, state, create_time, release_time, refusal_reason, release_reason"
 
 INSERT_EVENT = f"""
 INSERT INTO events (id, name, start_time, total_seats, available_seats, sales_start_time, sales_end_time)
@@ -439,9 +437,7 @@ class EventRepository:
             else:
                 event = locked[request.event_id]
                 left = allocation.available_after.get(request.booking_id, allocation.available)
-                results.append(
-                    (recorded[request.booking_id], Turn(left, event.sales_start_time, event.sales_end_time))
-                )
+                results.append((recorded[request.booking_id], Turn(left, event.sales_start_time, event.sales_end_time)))
         return results
 
     async def release(self, booking_id: uuid.UUID) -> Reservation:

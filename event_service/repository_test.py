@@ -172,7 +172,8 @@ async def test_racing_reserve_and_release_of_one_booking_leave_seats_consistent(
         "INSERT INTO reservations (booking_id, event_id, seats, state)"
         " SELECT gen_random_uuid(), id, 0, 'RESERVED' FROM events",
         "INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (gen_random_uuid(), NULL, 1, 'RESERVED')",
-        "INSERT INTO reservations (booking_id, event_id, seats, state) SELECT gen_random_uuid(), id, 1, 'REFUSED' FROM events",
+        "INSERT INTO reservations (booking_id, event_id, seats, state)"
+        " SELECT gen_random_uuid(), id, 1, 'REFUSED' FROM events",
         "UPDATE events SET state = 'CANCELLED'",
         "UPDATE events SET sales_start_time = start_time, sales_end_time = start_time",
     ],
