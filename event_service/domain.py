@@ -144,6 +144,15 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Cancellation:
+    """The outcome of CancelEvent: the cancelled event, and whether this call cancelled it
+    (False when it was cancelled already: cancelling is idempotent)."""
+
+    event: Event
+    cancelled_now: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
     booking_id: uuid.UUID
     event_id: uuid.UUID | None

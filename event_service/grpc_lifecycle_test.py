@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
+from event_service import app
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
 from ticketflow.event.v1 import event_service_pb2_grpc as pb_grpc
@@ -61,7 +62,7 @@ def _reserve(event_id: str, seats: int = 1, booking: str | None = None) -> pb.Re
 
 
 async def test_before_the_sales_start_reservations_are_refused_with_the_start_time(
-    stub: pb_grpc.EventServiceStub, admin_metadata: Metadata
+    stub: pb_grpc.EventServiceStub, admin_metadata: Metadata, components: app.Components
 ) -> None:
     opening = datetime(2099, 1, 1, 10, 0, tzinfo=UTC)
     event = await _event(stub, admin_metadata, 10, sales_start_time=_ts(opening))
@@ -74,6 +75,7 @@ async def test_before_the_sales_start_reservations_are_refused_with_the_start_ti
     recorded = await stub.GetReservation(pb.GetReservationRequest(booking_id=request.booking_id))
     assert (recorded.state, recorded.refusal_reason, recorded.seats) == (pb.Reservation.REFUSED, "SALES_NOT_STARTED", 2)
     assert (await stub.GetEvent(pb.GetEventRequest(event_id=event.id))).available_seats == 10
+    assert b'reservations_refused_total{reason="SALES_NOT_STARTED"} 2.0' in components.metrics.exposition()
 
 
 async def test_after_the_sales_end_a_batch_answers_sales_ended_per_reservation(

@@ -178,6 +178,8 @@ async def test_cancel_gives_every_seat_back_and_refuses_later_reservations(
     # Idempotent: cancelling again answers the same event.
     again = await client.post(f"/events/{created['id']}:cancel", headers=admin_headers)
     assert again.status_code == 200 and await again.get_json() == cancelled
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "events_cancelled_total 1.0" in metrics
     # The events list shows it, cancelled.
     listed = await (await client.get("/events")).get_json()
     assert [e["state"] for e in listed["events"]] == ["CANCELLED"]

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from event_service.changes import EventValues, SeatsInUse, event_update
 from event_service.domain import (
+    Cancellation,
     Event,
     EventCancelled,
     EventState,
@@ -272,8 +273,9 @@ async def test_cancelling_releases_every_reserved_seat_once_and_refuses_later_re
     released_before = reserved[0].booking_id
     await repo.release(released_before)
 
-    cancelled = await repo.cancel_event(event.id)
-    assert cancelled is not None
+    cancellation = await repo.cancel_event(event.id)
+    assert cancellation is not None and cancellation.cancelled_now
+    cancelled = cancellation.event
     assert cancelled.state is EventState.CANCELLED and cancelled.cancel_time is not None
     assert cancelled.available_seats == 200
     records = _records(dsn, event.id)
@@ -295,7 +297,10 @@ async def test_cancelling_releases_every_reserved_seat_once_and_refuses_later_re
 async def test_cancelling_twice_returns_the_cancelled_event_unchanged(repo: EventRepository) -> None:
     event = await _event(repo, 10)
     first = await repo.cancel_event(event.id)
-    assert await repo.cancel_event(event.id) == first
+    again = await repo.cancel_event(event.id)
+    assert first is not None and again is not None
+    assert (first.cancelled_now, again.cancelled_now) == (True, False)
+    assert again.event == first.event
     assert await repo.cancel_event(uuid.uuid4()) is None
 
 
@@ -311,8 +316,9 @@ async def test_concurrent_cancellations_reservations_and_releases_give_every_sea
         *(repo.release(request.booking_id) for request in held[:100]),
         *(repo.cancel_event(event.id) for _ in range(5)),
     )
-    cancels = [r for r in results[-5:] if isinstance(r, Event)]
-    assert len({(e.state, e.cancel_time) for e in cancels}) == 1
+    cancels = [r for r in results[-5:] if isinstance(r, Cancellation)]
+    assert len(cancels) == 5 and [c.cancelled_now for c in cancels].count(True) == 1
+    assert len({(c.event.state, c.event.cancel_time) for c in cancels}) == 1
     final = await _current(repo, event.id)
     assert final.state is EventState.CANCELLED and final.available_seats == 1000
     records = _records(dsn, event.id)
@@ -337,7 +343,7 @@ async def test_a_release_in_flight_during_the_cancellation_gives_its_seats_back_
             (inflight.booking_id,),
         )
         cancelled = await asyncio.wait_for(repo.cancel_event(event.id), timeout=5)
-        assert cancelled is not None and cancelled.available_seats == 10 - 3
+        assert cancelled is not None and cancelled.event.available_seats == 10 - 3
         release.execute("UPDATE events SET available_seats = available_seats + 3 WHERE id = %s", (event.id,))
         release.commit()
     assert (await _current(repo, event.id)).available_seats == 10
@@ -355,7 +361,7 @@ async def test_cancelled_events_page_by_cancel_time_then_id(repo: EventRepositor
     events = [await _event(repo, 5) for _ in range(5)]
     await _event(repo, 5)  # never cancelled
     cancelled = [await repo.cancel_event(e.id) for e in events]
-    order = sorted((e for e in cancelled if e is not None), key=lambda e: (e.cancel_time, e.id))
+    order = sorted((c.event for c in cancelled if c is not None), key=lambda e: (e.cancel_time, e.id))
     first = await repo.list_cancelled_events(None, 3, None)
     assert first == order[:3]
     last = first[-1]

@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from event_service.changes import EventUpdate, apply_update
 from event_service.domain import (
+    Cancellation,
     Event,
     EventState,
     NewEvent,
@@ -301,7 +302,7 @@ class EventRepository:
         assert row is not None
         return _event(row)
 
-    async def cancel_event(self, event_id: uuid.UUID) -> Event | None:
+    async def cancel_event(self, event_id: uuid.UUID) -> Cancellation | None:
         """Cancels the event and gives back every seat its reservations hold, in one
         transaction; a cancelled event is returned as it is. None when it does not exist."""
         async with self._pool.connection() as conn, conn.transaction():
@@ -309,10 +310,10 @@ class EventRepository:
             if row is None:
                 return None
             if row["state"] == EventState.CANCELLED.value:
-                return _event(row)
+                return Cancellation(_event(row), cancelled_now=False)
             row = await _one(conn, CANCEL_EVENT, {"id": event_id})
         assert row is not None
-        return _event(row)
+        return Cancellation(_event(row), cancelled_now=True)
 
     async def list_cancelled_events(
         self, after: datetime | None, limit: int, position: tuple[datetime, uuid.UUID] | None

@@ -24,12 +24,16 @@ from typing import Protocol
 
 from event_service.changes import EventUpdate, EventValues, event_update
 from event_service.domain import (
+    Cancellation,
     Event,
+    EventCancelled,
     EventNotFound,
     Limits,
     NewEvent,
     Reservation,
     ReservationNotFound,
+    SalesEnded,
+    SalesNotStarted,
     SeatRequest,
     Turn,
     new_event,
@@ -53,12 +57,22 @@ class Store(Protocol):
     async def get_event(self, event_id: uuid.UUID) -> Event | None: ...
     async def list_events(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Event], int]: ...
     async def update_event(self, event_id: uuid.UUID, update: EventUpdate) -> Event | None: ...
-    async def cancel_event(self, event_id: uuid.UUID) -> Event | None: ...
+    async def cancel_event(self, event_id: uuid.UUID) -> Cancellation | None: ...
     async def list_cancelled_events(
         self, after: datetime | None, limit: int, position: tuple[datetime, uuid.UUID] | None
     ) -> list[Event]: ...
     async def release(self, booking_id: uuid.UUID) -> Reservation: ...
     async def get_reservation(self, booking_id: uuid.UUID) -> tuple[Reservation, Turn] | None: ...
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What the use cases count as they go (Prometheus counters, as app.py wires them)."""
+
+    # A reservation answered SALES_NOT_STARTED, SALES_ENDED or EVENT_CANCELLED (replays too).
+    refused: Callable[[str], None] = lambda reason: None
+    # An event cancelled (once per event, not per idempotent repeat).
+    cancelled: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -69,12 +83,13 @@ class EventPage:
 
 
 class EventService:
-    def __init__(self, store: Store, limits: Limits, reserve_many: ReserveMany) -> None:
+    def __init__(self, store: Store, limits: Limits, reserve_many: ReserveMany, tally: Tally | None = None) -> None:
         """`reserve_many` takes the seats: `store.reserve_batch` (a transaction per call), or a
         `ReservationCoalescer`'s `reserve_many` (concurrent calls share transactions)."""
         self._store = store
         self.limits = limits
         self._reserve_many = reserve_many
+        self._tally = tally or Tally()
 
     async def create_event(
         self,
@@ -108,10 +123,12 @@ class EventService:
         if not caller.is_admin:
             raise PermissionDenied("only an admin may cancel events")
         parsed = parse_uuid("event_id", event_id)
-        event = await self._store.cancel_event(parsed)
-        if event is None:
+        cancellation = await self._store.cancel_event(parsed)
+        if cancellation is None:
             raise EventNotFound(parsed)
-        return event
+        if cancellation.cancelled_now:
+            self._tally.cancelled()
+        return cancellation.event
 
     async def list_cancelled_events(self, cancelled_after: datetime | None, size: int, token: str) -> EventPage:
         """Events cancelled at or after `cancelled_after` (None: all), by cancel time, then id.
@@ -165,7 +182,11 @@ class EventService:
                 parsed.append(error)
         valid = [request for request in parsed if isinstance(request, SeatRequest)]
         decided = iter(await self._reserve_many(valid) if valid else [])
-        return [_answer(item, next(decided)) if isinstance(item, SeatRequest) else item for item in parsed]
+        answers = [_answer(item, next(decided)) if isinstance(item, SeatRequest) else item for item in parsed]
+        for answer in answers:
+            if isinstance(answer, SalesNotStarted | SalesEnded | EventCancelled):
+                self._tally.refused(_REFUSALS[type(answer)])
+        return answers
 
     async def release_seats(self, booking_id: str) -> Reservation:
         return await self._store.release(parse_uuid("booking_id", booking_id))
@@ -176,6 +197,9 @@ class EventService:
         if result is None:
             raise ReservationNotFound(parsed)
         return result[0]
+
+
+_REFUSALS = {SalesNotStarted: "SALES_NOT_STARTED", SalesEnded: "SALES_ENDED", EventCancelled: "EVENT_CANCELLED"}
 
 
 def _answer(request: SeatRequest, decided: Decided) -> Reservation | DomainError:
