@@ -19,7 +19,7 @@ from event_service.coalescer import ReservationCoalescer
 from event_service.config import Settings
 from event_service.errors import ERRORS
 from event_service.repository import EventRepository
-from event_service.service import EventService, ReserveMany
+from event_service.service import EventService, ReserveMany, Tally
 from service_runtime.auth.access import Access, SeatCallers
 from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.grpc_server import GrpcServer
@@ -59,7 +59,14 @@ def build(
         )
         coalescer = ReservationCoalescer(repository.reserve_batch, settings.max_batch, on_batch=batch_sizes.observe)
         reserve_many = coalescer.reserve_many
-    service = EventService(repository, settings.limits, reserve_many)
+    refused = edge.metrics.counter(
+        "reservations_refused_total",
+        "Reservations refused because the event was not on sale (replays included), by reason.",
+        ["reason"],
+    )
+    cancelled = edge.metrics.counter("events_cancelled_total", "Events cancelled.", [])
+    tally = Tally(refused=lambda reason: refused.labels(reason).inc(), cancelled=cancelled.inc)
+    service = EventService(repository, settings.limits, reserve_many, tally)
 
     edge.http_app.register_blueprint(http_api.blueprint(service, access))
     event_service_pb2_grpc.add_EventServiceServicer_to_server(

@@ -12,7 +12,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from event_service.coalescer import ReservationCoalescer
-from event_service.domain import NewEvent, Reservation, ReservationState, SeatRequest
+from event_service.domain import NewEvent, Reservation, ReservationState, SeatRequest, Turn
 from event_service.repository import EventRepository
 from event_service.service import Decided
 from tools.audit.invariants import assert_seats_consistent
@@ -29,14 +29,15 @@ class _FlakyStore:
     def __init__(self) -> None:
         self.batches: list[list[SeatRequest]] = []
 
-    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]:
+    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, Turn] | None]:
         self.batches.append(requests)
         await asyncio.sleep(0.01)
         if len(self.batches) == 1:
             raise ConnectionError("database went away")
         now = datetime.now(UTC)
         return [
-            (Reservation(r.booking_id, r.event_id, r.seats, ReservationState.RESERVED, now, None), 0) for r in requests
+            (Reservation(r.booking_id, r.event_id, r.seats, ReservationState.RESERVED, now, None), Turn(0))
+            for r in requests
         ]
 
 

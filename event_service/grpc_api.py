@@ -1,8 +1,10 @@
 """gRPC adapter: `ticketflow.event.v1.EventService` on top of the use cases.
 
-Who may call what: GetEvent and ListEvents, anyone; CreateEvent, a bearer token (the use case
-wants an admin); the seat methods (ReserveSeats, ReserveSeatsBatch, ReleaseSeats,
-GetReservation), only a peer whose verified client certificate names a SEAT_CALLERS service.
+Who may call what: GetEvent and ListEvents, anyone; CreateEvent, UpdateEvent and CancelEvent,
+a bearer token (UNAUTHENTICATED without one; the use cases want an admin, PERMISSION_DENIED
+for anyone else); the seat methods (ReserveSeats, ReserveSeatsBatch, ReleaseSeats,
+GetReservation) and ListCancelledEvents, only a peer whose verified client certificate names a
+SEAT_CALLERS service (PERMISSION_DENIED otherwise, whatever token it shows).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import grpc
 
 from event_service.errors import ERRORS
-from event_service.messages import event_message, reservation_message, reserve_result
+from event_service.messages import event_message, event_values, reservation_message, reserve_result
 from event_service.service import EventService
 from service_runtime.auth.access import Access, SeatCallers
 from service_runtime.errors import InvalidArgument
@@ -35,9 +37,39 @@ def servicer(
             self, request: pb.CreateEventRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Event:
             event = await service.create_event(
-                access.grpc_user(context), request.name, optional_datetime(request, "start_time"), request.total_seats
+                access.grpc_user(context),
+                request.name,
+                optional_datetime(request, "start_time"),
+                request.total_seats,
+                optional_datetime(request, "sales_start_time"),
+                optional_datetime(request, "sales_end_time"),
             )
             return event_message(event)
+
+        async def UpdateEvent(
+            self, request: pb.UpdateEventRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Event:
+            caller = access.grpc_user(context)
+            event = await service.update_event(
+                caller, request.event.id, event_values(request.event), list(request.update_mask.paths)
+            )
+            return event_message(event)
+
+        async def CancelEvent(
+            self, request: pb.CancelEventRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Event:
+            return event_message(await service.cancel_event(access.grpc_user(context), request.event_id))
+
+        async def ListCancelledEvents(
+            self, request: pb.ListCancelledEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.ListCancelledEventsResponse:
+            seat_callers.check(context)
+            page = await service.list_cancelled_events(
+                optional_datetime(request, "cancelled_after"), request.page_size, request.page_token
+            )
+            return pb.ListCancelledEventsResponse(
+                events=[event_message(e) for e in page.events], next_page_token=page.next_page_token
+            )
 
         async def GetEvent(self, request: pb.GetEventRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Event:
             return event_message(await service.get_event(request.event_id))

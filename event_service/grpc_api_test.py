@@ -406,8 +406,9 @@ async def held(stub: pb_grpc.EventServiceStub, admin_metadata: Metadata) -> tupl
 
 
 def _seat_calls(stub: pb_grpc.EventServiceStub, event_id: str, booking: str, metadata: Metadata) -> dict[str, Any]:
-    """Every seat RPC, as an outsider would try it: take seats, give back the held ones, and a
-    release of an unused booking id (which would leave a record of its own)."""
+    """Every seat RPC, as an outsider would try it: take seats, give back the held ones, a
+    release of an unused booking id (which would leave a record of its own), and the list of
+    cancelled events, which only the booking service may follow."""
     fresh = str(uuid.uuid4())
     return {
         "ReserveSeats": stub.ReserveSeats(
@@ -427,6 +428,7 @@ def _seat_calls(stub: pb_grpc.EventServiceStub, event_id: str, booking: str, met
         "GetReservation": stub.GetReservation(
             pb.GetReservationRequest(booking_id=booking), metadata=metadata, timeout=5
         ),
+        "ListCancelledEvents": stub.ListCancelledEvents(pb.ListCancelledEventsRequest(), metadata=metadata, timeout=5),
     }
 
 

@@ -57,7 +57,9 @@ async def test_post_creates_an_event_with_location_and_camel_case_json(client: C
     assert body["name"] == "Gig"
     assert body["startTime"] == "2027-03-01T18:30:00Z"  # RFC 3339, normalised to UTC
     assert (body["totalSeats"], body["availableSeats"]) == (100, 100)
-    assert set(body) == {"id", "name", "startTime", "totalSeats", "availableSeats", "createTime", "updateTime"}
+    # Unset timestamps (no sales window, not cancelled) are absent, as the mapping has it.
+    assert set(body) == {"id", "name", "startTime", "totalSeats", "availableSeats", "createTime", "updateTime", "state"}
+    assert body["state"] == "SCHEDULED"
 
 
 async def test_proto_field_names_are_accepted_too(client: Client, admin_headers: Headers) -> None:
@@ -154,14 +156,18 @@ async def test_unknown_route_and_wrong_method_use_the_error_body(client: Client)
     assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
 
 
-async def test_no_route_changes_seat_counts(client: Client, admin_headers: Headers) -> None:
+async def test_no_route_takes_or_gives_back_seats(client: Client, admin_headers: Headers) -> None:
     created = await _create(client, admin_headers)
-    for method in ("put", "patch", "delete"):
+    for method in ("put", "delete"):
         # Not even for an admin.
         response = await getattr(client, method)(
             f"/events/{created['id']}", json={"quantity": 5}, headers=admin_headers
         )
         assert response.status_code == 405
+    # PATCH changes an event, never a booking's seats: a seat field is not one of its fields.
+    patched = await client.patch(f"/events/{created['id']}", json={"quantity": 5}, headers=admin_headers)
+    assert patched.status_code == 400
+    assert (await patched.get_json())["details"][0]["metadata"]["field"] == "quantity"
     assert (await (await client.get(f"/events/{created['id']}")).get_json())["availableSeats"] == 100
 
 

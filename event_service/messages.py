@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from event_service.domain import Event, Reservation, ReservationState
+from event_service.changes import EventValues
+from event_service.domain import Event, EventState, Reservation, ReservationState
 from service_runtime.error_table import ErrorTable
 from service_runtime.errors import DomainError
-from service_runtime.protojson import timestamp
+from service_runtime.protojson import optional_datetime, timestamp
 from ticketflow.event.v1 import event_service_pb2 as pb
 
 _STATES = {
     ReservationState.RESERVED: pb.Reservation.RESERVED,
     ReservationState.RELEASED: pb.Reservation.RELEASED,
     ReservationState.SOLD_OUT: pb.Reservation.SOLD_OUT,
+    ReservationState.REFUSED: pb.Reservation.REFUSED,
 }
+_EVENT_STATES = {EventState.SCHEDULED: pb.Event.SCHEDULED, EventState.CANCELLED: pb.Event.CANCELLED}
 
 
 def event_message(event: Event) -> pb.Event:
-    return pb.Event(
+    message = pb.Event(
         id=str(event.id),
         name=event.name,
         start_time=timestamp(event.start_time),
@@ -24,6 +27,27 @@ def event_message(event: Event) -> pb.Event:
         available_seats=event.available_seats,
         create_time=timestamp(event.create_time),
         update_time=timestamp(event.update_time),
+        state=_EVENT_STATES[event.state],
+    )
+    # Unset timestamps stay unset (absent from JSON), as the proto documents them.
+    if event.sales_start_time is not None:
+        message.sales_start_time.CopyFrom(timestamp(event.sales_start_time))
+    if event.sales_end_time is not None:
+        message.sales_end_time.CopyFrom(timestamp(event.sales_end_time))
+    if event.cancel_time is not None:
+        message.cancel_time.CopyFrom(timestamp(event.cancel_time))
+    return message
+
+
+def event_values(event: pb.Event) -> EventValues:
+    """The changeable fields of an UpdateEvent request's `event` (output-only fields, such as
+    available_seats, are ignored, as AIP-203 says a server does)."""
+    return EventValues(
+        name=event.name,
+        start_time=optional_datetime(event, "start_time"),
+        sales_start_time=optional_datetime(event, "sales_start_time"),
+        sales_end_time=optional_datetime(event, "sales_end_time"),
+        total_seats=event.total_seats,
     )
 
 
@@ -34,6 +58,8 @@ def reservation_message(reservation: Reservation) -> pb.Reservation:
         seats=reservation.seats,
         state=_STATES[reservation.state],
         create_time=timestamp(reservation.create_time),
+        refusal_reason=reservation.refusal_reason.value if reservation.refusal_reason else "",
+        release_reason=reservation.release_reason.value if reservation.release_reason else "",
     )
     if reservation.release_time is not None:
         message.release_time.CopyFrom(timestamp(reservation.release_time))

@@ -1,11 +1,21 @@
 """PostgreSQL storage of events and reservations.
 
-Seats change in two ways, each atomic: `reserve_batch`, the path every reservation takes, is
-one transaction that locks each of its events' rows once (in id order), decides the batch in
-Python (`domain.allocate`) and writes every seat count and record in one statement; `reserve`
-and `release` are a single statement each (`reserve` is the batch's fallback when a booking id
-of the batch is recorded concurrently). The `reservations` row of a booking id is the record
-of truth: every path ends by returning what is recorded, which is what makes replays safe.
+Seats change in these ways, each atomic: `reserve_batch`, the path every reservation takes, is
+one transaction that locks each of its events' rows once (in id order), reads the decision
+instant from PostgreSQL's clock after the locks, decides the batch in Python
+(`domain.allocate`) and writes every seat count and record in one statement; `reserve` and
+`release` are a single statement each (`reserve` is the batch's fallback when a booking id of
+the batch is recorded concurrently, and decides the same way inside the statement);
+`update_event` and `cancel_event` are a transaction under the event's row lock. The
+`reservations` row of a booking id is the record of truth: every path ends by returning what
+is recorded, which is what makes replays safe.
+
+Lock order: a reservation locks its event's row, then writes its record; a release locks the
+record, then the event's row; an update locks the event's row only. A cancellation locks the
+event's row and then only the records it can lock at once (SKIP LOCKED): a record it skips is
+being released right now, and that release gives its seats back itself once the cancellation
+commits, so every seat comes back exactly once and no two of these ever wait for each other
+in a cycle.
 """
 
 from __future__ import annotations
@@ -18,18 +28,81 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from event_service.domain import Event, NewEvent, Reservation, ReservationState, SeatRequest, allocate
+from event_service.changes import EventUpdate, apply_update
+from event_service.domain import (
+    Cancellation,
+    Event,
+    EventState,
+    NewEvent,
+    RefusalReason,
+    ReleaseReason,
+    Reservation,
+    ReservationState,
+    SeatRequest,
+    Turn,
+    allocate,
+)
 
-_EVENT_COLUMNS = "id, name, start_time, total_seats, available_seats, create_time, update_time"
-_RESERVATION_COLUMNS = "booking_id, event_id, seats, state, create_time, release_time"
+_EVENT_COLUMNS = (
+    "id, name, start_time, total_seats, available_seats, create_time, update_time,"
+    " sales_start_time, sales_end_time, state, cancel_time"
+)
+_RESERVATION_COLUMNS = "booking_id, event_id, seats, state, create_time, release_time, refusal_reason, release_reason"
 
 INSERT_EVENT = f"""
-INSERT INTO events (id, name, start_time, total_seats, available_seats)
-VALUES (%(id)s, %(name)s, %(start_time)s, %(total_seats)s, %(total_seats)s)
+INSERT INTO events (id, name, start_time, total_seats, available_seats, sales_start_time, sales_end_time)
+VALUES (%(id)s, %(name)s, %(start_time)s, %(total_seats)s, %(total_seats)s, %(sales_start_time)s, %(sales_end_time)s)
 RETURNING {_EVENT_COLUMNS}
 """
 
 SELECT_EVENT = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %(id)s"
+
+# UpdateEvent and CancelEvent decide under the event's row lock.
+LOCK_EVENT = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %(id)s FOR UPDATE"
+
+UPDATE_EVENT = f"""
+UPDATE events
+   SET name = %(name)s, start_time = %(start_time)s, sales_start_time = %(sales_start_time)s,
+       sales_end_time = %(sales_end_time)s, total_seats = %(total_seats)s,
+       available_seats = %(available_seats)s, update_time = now()
+ WHERE id = %(id)s
+RETURNING {_EVENT_COLUMNS}
+"""
+
+# Cancels a locked, SCHEDULED event: every RESERVED record of it becomes RELEASED with reason
+# EVENT_CANCELLED, and its seats come back with the state change, in one statement. A record
+# locked by someone else is being released by the booking service (RELEASE): it is skipped
+# rather than waited for (that RELEASE waits for this event's row, so waiting would deadlock),
+# and that RELEASE adds its seats back itself right after this commits. Hence `available +
+# released` rather than `total`: each seat comes back exactly once, whoever gives it back.
+CANCEL_EVENT = f"""
+WITH released AS (
+    UPDATE reservations
+       SET state = 'RELEASED', release_time = now(), release_reason = 'EVENT_CANCELLED'
+     WHERE state = 'RESERVED' AND booking_id IN (
+           SELECT booking_id FROM reservations
+            WHERE event_id = %(id)s AND state = 'RESERVED'
+              FOR UPDATE SKIP LOCKED)
+ RETURNING seats
+)
+UPDATE events
+   SET available_seats = available_seats + (SELECT coalesce(sum(seats), 0) FROM released),
+       state = 'CANCELLED', cancel_time = now(), update_time = now()
+ WHERE id = %(id)s
+RETURNING {_EVENT_COLUMNS}
+"""
+
+# ListCancelledEvents: cancelled at or after `after`, past the page position, in
+# (cancel_time, id) order (the events_cancelled index).
+SELECT_CANCELLED = f"""
+SELECT {_EVENT_COLUMNS} FROM events
+ WHERE state = 'CANCELLED'
+   AND cancel_time >= coalesce(%(after)s::timestamptz, '-infinity')
+   AND (cancel_time, id) > (coalesce(%(position_time)s::timestamptz, '-infinity'),
+                            coalesce(%(position_id)s::uuid, '00000000-0000-0000-0000-000000000000'))
+ ORDER BY cancel_time, id
+ LIMIT %(limit)s
+"""
 
 SELECT_FIRST_EVENTS = f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY start_time, id LIMIT %(limit)s"
 
@@ -42,26 +115,43 @@ SELECT {_EVENT_COLUMNS} FROM events
 
 COUNT_EVENTS = "SELECT count(*) AS n FROM events"
 
-# Takes the seats if enough are left and records the outcome, in one statement: the
-# conditional UPDATE takes the event's row lock and re-checks availability after waiting for
-# it, so concurrent callers can never take more than there is. A booking id that already
-# has a record makes the INSERT fail (unique violation), which undoes the UPDATE too. No row
-# comes back when the event does not exist.
+# Decides one reservation and records the outcome, in one statement, as `reserve_batch`
+# decides a batch of one: `event` locks the event's row (FOR UPDATE returns its latest
+# version after any wait), `decided` reads the decision instant from the clock only then (a
+# MATERIALIZED CTE hands on its rows only once they are locked; clock_timestamp() in the
+# locking SELECT's own target list could be read before the wait) and decides, from the
+# locked row, refused (cancelled, outside the sales window), reserved or sold out. A booking
+# id that already has a record makes the INSERT fail (unique violation), which undoes the
+# UPDATE too. No row comes back when the event does not exist.
 RESERVE = f"""
-WITH event AS (
-    SELECT id, available_seats FROM events WHERE id = %(event_id)s
+WITH event AS MATERIALIZED (
+    SELECT id, available_seats, state, sales_start_time, sales_end_time
+      FROM events WHERE id = %(event_id)s FOR UPDATE
+), decided AS MATERIALIZED (
+    SELECT id, available_seats, sales_start_time, sales_end_time, decided_at,
+           CASE WHEN state = 'CANCELLED' THEN 'EVENT_CANCELLED'
+                WHEN decided_at < sales_start_time THEN 'SALES_NOT_STARTED'
+                WHEN sales_end_time <= decided_at THEN 'SALES_ENDED'
+           END AS refusal_reason
+      FROM (SELECT event.*, clock_timestamp() AS decided_at FROM event) AS locked
 ), taken AS (
     UPDATE events
-       SET available_seats = available_seats - %(seats)s, update_time = now()
-     WHERE id = %(event_id)s AND available_seats >= %(seats)s
- RETURNING available_seats
+       SET available_seats = decided.available_seats - %(seats)s, update_time = now()
+      FROM decided
+     WHERE events.id = decided.id AND decided.refusal_reason IS NULL AND decided.available_seats >= %(seats)s
+ RETURNING events.available_seats
 )
-INSERT INTO reservations (booking_id, event_id, seats, state)
-SELECT %(booking_id)s, event.id, %(seats)s,
-       CASE WHEN EXISTS (SELECT FROM taken) THEN 'RESERVED' ELSE 'SOLD_OUT' END
-  FROM event
+INSERT INTO reservations (booking_id, event_id, seats, state, refusal_reason, create_time)
+SELECT %(booking_id)s, decided.id, %(seats)s,
+       CASE WHEN decided.refusal_reason IS NOT NULL THEN 'REFUSED'
+            WHEN EXISTS (SELECT FROM taken) THEN 'RESERVED'
+            ELSE 'SOLD_OUT' END,
+       decided.refusal_reason, decided.decided_at
+  FROM decided
 RETURNING {_RESERVATION_COLUMNS},
-          coalesce((SELECT available_seats FROM taken), (SELECT available_seats FROM event)) AS available_seats
+          coalesce((SELECT available_seats FROM taken), (SELECT available_seats FROM decided)) AS available_seats,
+          (SELECT sales_start_time FROM decided) AS sales_start_time,
+          (SELECT sales_end_time FROM decided) AS sales_end_time
 """
 
 # Gives a RESERVED booking's seats back (the state change and the seat count in one
@@ -91,33 +181,39 @@ SELECT * FROM released UNION ALL SELECT * FROM marker
 
 # A batch of reservations (see `reserve_batch`): lock the rows of the batch's events, in id
 # order so that concurrent batches cannot deadlock...
-LOCK_EVENTS_FOR_BATCH = """
-SELECT id, available_seats FROM events WHERE id = ANY(%(event_ids)s::uuid[]) ORDER BY id FOR UPDATE
+LOCK_EVENTS_FOR_BATCH = f"""
+SELECT {_EVENT_COLUMNS} FROM events WHERE id = ANY(%(event_ids)s::uuid[]) ORDER BY id FOR UPDATE
 """
+
+# ...read the decision instant, in a statement of its own so that it is read once the locks
+# are held (a clock in the locking statement's target list may be read before its wait)...
+SELECT_CLOCK = "SELECT clock_timestamp() AS now"
 
 # ...read what is already recorded for the batch's booking ids (same round trip)...
-SELECT_RECORDED = """
-SELECT booking_id, event_id, seats, state, create_time, release_time
-  FROM reservations WHERE booking_id = ANY(%(booking_ids)s::uuid[])
+SELECT_RECORDED = f"""
+SELECT {_RESERVATION_COLUMNS} FROM reservations WHERE booking_id = ANY(%(booking_ids)s::uuid[])
 """
 
-# ...then write every event's seat count and every new record in one statement.
+# ...then write every event's seat count and every new record, made at the decision instant,
+# in one statement.
 WRITE_BATCH = """
 WITH seats AS (
     UPDATE events AS e SET available_seats = v.available, update_time = now()
       FROM unnest(%(event_ids)s::uuid[], %(availables)s::integer[]) AS v(id, available)
      WHERE e.id = v.id AND e.available_seats <> v.available
 )
-INSERT INTO reservations (booking_id, event_id, seats, state)
-SELECT booking_id, event_id, seats, state
-  FROM unnest(%(booking_ids)s::uuid[], %(record_event_ids)s::uuid[], %(seats)s::integer[], %(states)s::text[])
-       AS t(booking_id, event_id, seats, state)
+INSERT INTO reservations (booking_id, event_id, seats, state, refusal_reason, create_time)
+SELECT booking_id, event_id, seats, state, refusal_reason, %(now)s
+  FROM unnest(%(booking_ids)s::uuid[], %(record_event_ids)s::uuid[], %(seats)s::integer[], %(states)s::text[],
+              %(refusal_reasons)s::text[])
+       AS t(booking_id, event_id, seats, state, refusal_reason)
 RETURNING booking_id, create_time
 """
 
-# The record of a booking id, with its event's seats left (for SOLD_OUT answers).
+# The record of a booking id, with its event's seats left and sales window (for refusals).
 SELECT_RESERVATION = """
-SELECT r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time, e.available_seats
+SELECT r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time, r.refusal_reason,
+       r.release_reason, e.available_seats, e.sales_start_time, e.sales_end_time
   FROM reservations r LEFT JOIN events e ON e.id = r.event_id
  WHERE r.booking_id = %(booking_id)s
 """
@@ -132,6 +228,10 @@ def _event(row: dict[str, Any]) -> Event:
         available_seats=row["available_seats"],
         create_time=row["create_time"],
         update_time=row["update_time"],
+        sales_start_time=row["sales_start_time"],
+        sales_end_time=row["sales_end_time"],
+        state=EventState(row["state"]),
+        cancel_time=row["cancel_time"],
     )
 
 
@@ -143,7 +243,14 @@ def _reservation(row: dict[str, Any]) -> Reservation:
         state=ReservationState(row["state"]),
         create_time=row["create_time"],
         release_time=row["release_time"],
+        refusal_reason=RefusalReason(row["refusal_reason"]) if row["refusal_reason"] else None,
+        release_reason=ReleaseReason(row["release_reason"]) if row["release_reason"] else None,
     )
+
+
+def _turn(row: dict[str, Any]) -> Turn:
+    """The event facts of a RESERVE or SELECT_RESERVATION row."""
+    return Turn(row["available_seats"] or 0, row["sales_start_time"], row["sales_end_time"])
 
 
 class ReleaseRaced(RuntimeError):
@@ -180,10 +287,55 @@ class EventRepository:
         assert count is not None
         return [_event(r) for r in rows], int(count["n"])
 
-    async def reserve(self, request: SeatRequest) -> tuple[Reservation, int] | None:
+    async def update_event(self, event_id: uuid.UUID, update: EventUpdate) -> Event | None:
+        """Applies a validated update under the event's row lock (`changes.apply_update`
+        decides it against the locked row); None when the event does not exist."""
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await _one(conn, LOCK_EVENT, {"id": event_id})
+            if row is None:
+                return None
+            current = _event(row)
+            if not update.fields and current.state is EventState.SCHEDULED:
+                return current
+            changed = apply_update(current, update)
+            row = await _one(conn, UPDATE_EVENT, _event_params(changed))
+        assert row is not None
+        return _event(row)
+
+    async def cancel_event(self, event_id: uuid.UUID) -> Cancellation | None:
+        """Cancels the event and gives back every seat its reservations hold, in one
+        transaction; a cancelled event is returned as it is. None when it does not exist."""
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await _one(conn, LOCK_EVENT, {"id": event_id})
+            if row is None:
+                return None
+            if row["state"] == EventState.CANCELLED.value:
+                return Cancellation(_event(row), cancelled_now=False)
+            row = await _one(conn, CANCEL_EVENT, {"id": event_id})
+        assert row is not None
+        return Cancellation(_event(row), cancelled_now=True)
+
+    async def list_cancelled_events(
+        self, after: datetime | None, limit: int, position: tuple[datetime, uuid.UUID] | None
+    ) -> list[Event]:
+        """Up to `limit` events cancelled at or after `after`, past the (cancel_time, id)
+        `position`, in that order."""
+        params = {
+            "after": after,
+            "limit": limit,
+            "position_time": position[0] if position else None,
+            "position_id": position[1] if position else None,
+        }
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(SELECT_CANCELLED, params)
+            return [_event(row) for row in await cursor.fetchall()]
+
+    async def reserve(self, request: SeatRequest) -> tuple[Reservation, Turn] | None:
         """Records the outcome of taking the seats; returns (what is recorded for the booking
-        id, the event's available seats), or None when the event does not exist. A record
-        made earlier for the same booking id is returned as it is (nothing is taken)."""
+        id, the event's seats left and sales window), or None when the event does not exist.
+        A record made earlier for the same booking id is returned as it is (nothing is
+        taken)."""
         params = {"booking_id": request.booking_id, "event_id": request.event_id, "seats": request.seats}
         async with self._pool.connection() as conn:
             try:
@@ -193,13 +345,14 @@ class EventRepository:
                 assert row is not None, "a unique violation means the record exists"
         if row is None:
             return None
-        return _reservation(row), row["available_seats"] or 0
+        return _reservation(row), _turn(row)
 
-    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]:
+    async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, Turn] | None]:
         """Reserves a batch of requests, for any events, in one transaction, deciding each
         event's requests exactly as one-by-one calls of `reserve` in list order would
-        (`domain.allocate`). Returns, per request, what is recorded for its booking id and the
-        seats left at its turn, or None when its event does not exist.
+        (`domain.allocate`), all at one instant of PostgreSQL's clock read after the events'
+        row locks. Returns, per request, what is recorded for its booking id and its event as
+        its turn found it, or None when its event does not exist.
 
         Each event's row is locked once for the whole batch, and the transaction costs two
         round trips and one commit, whatever the batch size. If a booking id of the batch is
@@ -210,34 +363,41 @@ class EventRepository:
         except errors.UniqueViolation:
             return [await self.reserve(request) for request in requests]
 
-    async def _reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, int] | None]:
+    async def _reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, Turn] | None]:
         by_event: dict[uuid.UUID, list[SeatRequest]] = {}
         for request in requests:
             by_event.setdefault(request.event_id, []).append(request)
         async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
             events = conn.cursor(row_factory=dict_row)
             await events.execute(LOCK_EVENTS_FOR_BATCH, {"event_ids": list(by_event)})
+            clock = conn.cursor(row_factory=dict_row)
+            await clock.execute(SELECT_CLOCK)
             recorded_rows = conn.cursor(row_factory=dict_row)
             await recorded_rows.execute(SELECT_RECORDED, {"booking_ids": [r.booking_id for r in requests]})
-            available = {row["id"]: row["available_seats"] for row in await events.fetchall()}
+            locked = {row["id"]: _event(row) for row in await events.fetchall()}
+            clock_row = await clock.fetchone()
+            assert clock_row is not None
+            now: datetime = clock_row["now"]
             recorded = {row["booking_id"]: _reservation(row) for row in await recorded_rows.fetchall()}
             # A booking id asked for under two events of the batch counts for its first one;
             # for the other it is a replay (as one-by-one calls would have it).
             first_event: dict[uuid.UUID, uuid.UUID] = {}
             for request in requests:
-                if request.event_id in available:
+                if request.event_id in locked:
                     first_event.setdefault(request.booking_id, request.event_id)
             allocations = {
                 event_id: allocate(
-                    available[event_id],
+                    locked[event_id].available_seats,
                     batch,
                     recorded.keys() | {b for b, e in first_event.items() if e != event_id},
+                    locked[event_id].sales,
+                    now,
                 )
                 for event_id, batch in by_event.items()
-                if event_id in available
+                if event_id in locked
             }
             new_records = {
-                request.booking_id: (request, state)
+                request.booking_id: (request, state, allocation.refusal)
                 for allocation in allocations.values()
                 for request, state in allocation.new_records
             }
@@ -248,25 +408,37 @@ class EventRepository:
                     {
                         "event_ids": list(allocations),
                         "availables": [a.available for a in allocations.values()],
-                        "booking_ids": [r.booking_id for r, _ in records],
-                        "record_event_ids": [r.event_id for r, _ in records],
-                        "seats": [r.seats for r, _ in records],
-                        "states": [state.value for _, state in records],
+                        "booking_ids": [r.booking_id for r, _, _ in records],
+                        "record_event_ids": [r.event_id for r, _, _ in records],
+                        "seats": [r.seats for r, _, _ in records],
+                        "states": [state.value for _, state, _ in records],
+                        "refusal_reasons": [
+                            refusal.value if state is ReservationState.REFUSED and refusal else None
+                            for _, state, refusal in records
+                        ],
+                        "now": now,
                     },
                 )
                 created = {row["booking_id"]: row["create_time"] for row in await events.fetchall()}
-                for request, state in records:
+                for request, state, refusal in records:
                     recorded[request.booking_id] = Reservation(
-                        request.booking_id, request.event_id, request.seats, state, created[request.booking_id], None
+                        request.booking_id,
+                        request.event_id,
+                        request.seats,
+                        state,
+                        created[request.booking_id],
+                        None,
+                        refusal if state is ReservationState.REFUSED else None,
                     )
-        results: list[tuple[Reservation, int] | None] = []
+        results: list[tuple[Reservation, Turn] | None] = []
         for request in requests:
             allocation = allocations.get(request.event_id)
             if allocation is None:
                 results.append(None)
             else:
+                event = locked[request.event_id]
                 left = allocation.available_after.get(request.booking_id, allocation.available)
-                results.append((recorded[request.booking_id], left))
+                results.append((recorded[request.booking_id], Turn(left, event.sales_start_time, event.sales_end_time)))
         return results
 
     async def release(self, booking_id: uuid.UUID) -> Reservation:
@@ -284,10 +456,10 @@ class EventRepository:
                     return _reservation(row)
         raise ReleaseRaced(f"the record of booking {booking_id} kept changing during release")
 
-    async def get_reservation(self, booking_id: uuid.UUID) -> tuple[Reservation, int] | None:
+    async def get_reservation(self, booking_id: uuid.UUID) -> tuple[Reservation, Turn] | None:
         async with self._pool.connection() as conn:
             row = await _one(conn, SELECT_RESERVATION, {"booking_id": booking_id})
-        return (_reservation(row), row["available_seats"] or 0) if row else None
+        return (_reservation(row), _turn(row)) if row else None
 
 
 async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -297,4 +469,23 @@ async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -
 
 
 def _new_event_params(new: NewEvent) -> dict[str, Any]:
-    return {"id": new.id, "name": new.name, "start_time": new.start_time, "total_seats": new.total_seats}
+    return {
+        "id": new.id,
+        "name": new.name,
+        "start_time": new.start_time,
+        "total_seats": new.total_seats,
+        "sales_start_time": new.sales_start_time,
+        "sales_end_time": new.sales_end_time,
+    }
+
+
+def _event_params(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "start_time": event.start_time,
+        "sales_start_time": event.sales_start_time,
+        "sales_end_time": event.sales_end_time,
+        "total_seats": event.total_seats,
+        "available_seats": event.available_seats,
+    }

@@ -62,9 +62,9 @@ async def test_the_last_seat_can_be_reserved(repo: EventRepository, dsn: str) ->
     event_id = await _event(repo, 1)
     result = await repo.reserve(SeatRequest(uuid.uuid4(), event_id, 1))
     assert result is not None
-    reservation, available = result
+    reservation, turn = result
     assert reservation.state is ReservationState.RESERVED
-    assert available == 0
+    assert turn.available_seats == 0
     assert await _available(repo, event_id) == 0
     assert_seats_consistent(dsn)
 
@@ -74,7 +74,7 @@ async def test_a_multi_seat_request_larger_than_what_is_left_takes_nothing(repo:
     result = await repo.reserve(SeatRequest(uuid.uuid4(), event_id, 4))
     assert result is not None
     assert result[0].state is ReservationState.SOLD_OUT
-    assert result[1] == 3
+    assert result[1].available_seats == 3
     assert await _available(repo, event_id) == 3
     assert_seats_consistent(dsn)
 
@@ -172,6 +172,10 @@ async def test_racing_reserve_and_release_of_one_booking_leave_seats_consistent(
         "INSERT INTO reservations (booking_id, event_id, seats, state)"
         " SELECT gen_random_uuid(), id, 0, 'RESERVED' FROM events",
         "INSERT INTO reservations (booking_id, event_id, seats, state) VALUES (gen_random_uuid(), NULL, 1, 'RESERVED')",
+        "INSERT INTO reservations (booking_id, event_id, seats, state)"
+        " SELECT gen_random_uuid(), id, 1, 'REFUSED' FROM events",
+        "UPDATE events SET state = 'CANCELLED'",
+        "UPDATE events SET sales_start_time = start_time, sales_end_time = start_time",
     ],
 )
 async def test_the_schema_refuses_impossible_seat_counts(repo: EventRepository, dsn: str, statement: str) -> None:
