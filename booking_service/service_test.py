@@ -490,3 +490,17 @@ async def test_the_follower_asks_from_ten_minutes_before_the_latest_cancel(store
     await store.record_cancelled([(uuid.uuid4(), latest - timedelta(hours=1)), (uuid.uuid4(), latest)])
     await sweep.run_once()
     assert asked == [None, latest - timedelta(minutes=10)]
+
+
+async def test_the_reconciler_settles_a_pending_hold_held(
+    service: BookingService, store: FakeStore, seats: FakeSeats
+) -> None:
+    seats.up = False
+    with pytest.raises(EventServiceUnavailable) as error:
+        await service.create_booking(ALICE, str(EVENT), "", 1, "", hold=True)
+    booking_id = uuid.UUID(error.value.metadata["booking_id"])
+    seats.up = True
+    seats.reserve_one(booking_id, EVENT, 1)
+    assert await reconciler(store, seats).run_once() == 1
+    assert store.rows[booking_id].status is BookingStatus.HELD
+    assert (await service.confirm_booking(ALICE, str(booking_id))).status is BookingStatus.CONFIRMED
