@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from booking_service.domain import (
+from booking_service.answers import (
     BookingAbandoned,
     BookingNotFound,
     EventCancelled,

@@ -29,27 +29,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from booking_service.domain import (
-    Booking,
+from booking_service.answers import (
     BookingNotFound,
-    BookingStatus,
     EventServiceUnavailable,
     IdempotencyKeyReused,
+    NotConfirmable,
+    check_cancellable,
+    check_same_request,
+    confirm_outcome,
+    outcome,
+)
+from booking_service.domain import (
+    Booking,
+    BookingStatus,
     Limits,
     NewBooking,
-    NotConfirmable,
     RejectReason,
     SeatAnswer,
     SeatsRejected,
     SeatsUnavailable,
     Settlement,
     bookings_owner,
-    check_cancellable,
-    check_same_request,
-    confirm_outcome,
     may_see,
     new_booking,
-    outcome,
     parse_booking_id,
     settlement,
 )

@@ -8,25 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from booking_service.domain import (
-    Booking,
+from booking_service.answers import (
     BookingAbandoned,
     BookingNotFound,
-    BookingStatus,
-    CancelReason,
     EventCancelled,
     EventServiceUnavailable,
     HoldExpired,
     IdempotencyKeyReused,
-    Limits,
     NotCancellable,
     NotConfirmable,
-    RejectReason,
     SalesNotStarted,
-    SeatOutcome,
     SoldOut,
     UserLimitReached,
 )
+from booking_service.domain import Booking, BookingStatus, CancelReason, Limits, RejectReason, SeatOutcome
 from booking_service.event_cancellation import CancellationFollower
 from booking_service.fakes import FakeSeats, FakeStore
 from booking_service.holds import HoldSweeper
