@@ -60,10 +60,11 @@ def repo(pool: AsyncConnectionPool) -> BookingRepository:
 
 class StandInEvents(event_pb_grpc.EventServiceServicer):
     """The event service's seat calls, in memory: every reservation fits; a released id stays
-    released."""
+    released; the events in `cancelled` are listed as cancelled (on one page)."""
 
     def __init__(self) -> None:
         self.records: dict[str, event_pb.Reservation] = {}
+        self.cancelled: list[event_pb.Event] = []
 
     async def ReserveSeatsBatch(
         self, request: event_pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -89,7 +90,7 @@ class StandInEvents(event_pb_grpc.EventServiceServicer):
     async def ListCancelledEvents(
         self, request: event_pb.ListCancelledEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> event_pb.ListCancelledEventsResponse:
-        return event_pb.ListCancelledEventsResponse()
+        return event_pb.ListCancelledEventsResponse(events=self.cancelled)
 
 
 @pytest.fixture

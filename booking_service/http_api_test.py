@@ -1,6 +1,7 @@
 """The REST routes of holds through Quart's test client, on a real database and a stand-in
 event service: POST /bookings with "hold", POST /bookings/{id}:confirm, DELETE of a hold, and
-who may call them (no token: 401; another user's booking: 404; nothing written either way)."""
+who may call them (no token: 401; another user's booking: 404; nothing written either way);
+the service's hold sweeper and event-cancellation follower as wired, with their metrics."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import psycopg
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from booking_service import app
 from booking_service.conftest import StandInEvents, bearer
 from service_runtime.auth import testkeys
+from ticketflow.event.v1 import event_service_pb2 as event_pb
 
 EVENT = str(uuid.uuid4())
 
@@ -133,4 +136,47 @@ async def test_delete_releases_a_hold(
     assert response.status_code == 200
     cancelled = await response.get_json()
     assert cancelled["status"] == "CANCELLED" and cancelled["cancelReason"] == "" and "expireTime" not in cancelled
-    assert stand_in_events[0].records[held["id"]].state == stand_in_events[0].records[held["id"]].RELEASED
+    assert stand_in_events[0].records[held["id"]].state == event_pb.Reservation.RELEASED
+
+
+async def _metric(client: Client, name: str) -> float:
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    [value] = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
+
+
+async def test_a_hold_that_ran_out_is_expired_by_the_sweeper_and_counted(
+    client: Client,
+    alice: dict[str, str],
+    dsn: str,
+    components: app.Components,
+    stand_in_events: tuple[StandInEvents, str],
+) -> None:
+    held = await _hold(client, alice)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE bookings SET expire_time = now() - interval '1 second' WHERE id = %s", (held["id"],))
+    assert await components.hold_sweeper.run_once() == 1
+    expired = await (await client.get(f"/bookings/{held['id']}", headers=alice)).get_json()
+    assert expired["status"] == "EXPIRED" and "expireTime" in expired  # an expired hold shows when it ran out
+    assert stand_in_events[0].records[held["id"]].state == event_pb.Reservation.RELEASED
+    assert await _metric(client, "holds_expired_total") == 1
+
+
+async def test_the_bookings_of_a_cancelled_event_end_cancelled_and_their_owners_see_it(
+    client: Client, alice: dict[str, str], components: app.Components, stand_in_events: tuple[StandInEvents, str]
+) -> None:
+    held = await _hold(client, alice)
+    confirmed = await (await client.post("/bookings", json={"eventId": EVENT}, headers=alice)).get_json()
+    cancelled = event_pb.Event(id=EVENT, state=event_pb.Event.CANCELLED)
+    cancelled.cancel_time.GetCurrentTime()
+    stand_in_events[0].cancelled.append(cancelled)
+    assert await components.follower.run_once() == 2
+    listed = await (await client.get("/users/me/bookings", headers=alice)).get_json()
+    assert {(b["id"], b["status"], b["cancelReason"]) for b in listed["bookings"]} == {
+        (held["id"], "CANCELLED", "EVENT_CANCELLED"),
+        (confirmed["id"], "CANCELLED", "EVENT_CANCELLED"),
+    }
+    assert await _metric(client, "event_cancellation_bookings_total") == 2
+    assert await _metric(client, "event_cancellations_open") == 0
+    response = await client.post(f"/bookings/{held['id']}:confirm", headers=alice)
+    assert response.status_code == 409 and await _reason(response) == "EVENT_CANCELLED"
