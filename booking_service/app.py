@@ -1,5 +1,6 @@
 """Wiring of the booking service: one pool, the event service client, the use cases, the
-reconciler, the Quart app and the gRPC server.
+periodic work (reconciler, hold sweeper, event-cancellation follower, in every replica), the
+Quart app and the gRPC server.
 
 The route of a booking: `http_api` (POST /bookings) or `grpc_api` (CreateBooking) ->
 `BookingService.create_booking` -> its batch saga `_create_batch`: `BookingRepository`
@@ -9,22 +10,25 @@ The route of a booking: `http_api` (POST /bookings) or `grpc_api` (CreateBooking
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
 from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from booking_service import grpc_api, http_api
+from booking_service.background import Background, Periodic
 from booking_service.config import Settings
 from booking_service.errors import ERRORS
+from booking_service.event_cancellation import CancellationFollower
 from booking_service.event_client import EventClient
+from booking_service.holds import HoldSweeper
 from booking_service.reconciler import Reconciler
 from booking_service.repository import BookingRepository
 from booking_service.service import BookingService
+from booking_service.sweep_repository import SweepRepository
 from service_runtime.auth.access import Access
 from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.faults import Faults
@@ -42,6 +46,10 @@ log = logging.getLogger(__name__)
 class Components:
     service: BookingService
     reconciler: Reconciler
+    hold_sweeper: HoldSweeper
+    follower: CancellationFollower
+    # The three above, each every its interval; started and stopped with the service.
+    background: Background
     tasks: DetachedTasks
     metrics: Metrics
     http_app: Quart
@@ -78,7 +86,23 @@ def build(
         "event_service_batch_unsupported", "The event service answered ReserveSeatsBatch with UNIMPLEMENTED.", []
     )
     events.on_batch_unsupported = unsupported.inc
+    expired = metrics.counter("holds_expired_total", "Holds that ran out and gave their seats back.", [])
+    expiry_lag = metrics.histogram(
+        "hold_expiry_lag_seconds",
+        "How long after its expire_time a hold was taken for expiry (how far behind the sweeper is).",
+        [],
+    )
+    cancelled_by_event = metrics.counter(
+        "event_cancellation_bookings_total", "Bookings cancelled because their event was cancelled.", []
+    )
+    open_cancellations = Gauge(
+        "event_cancellations_open",
+        "Cancelled events whose bookings are not all cancelled yet (after the last round).",
+        registry=metrics.registry,
+    )
     repository = BookingRepository(pool)
+    sweeps = SweepRepository(pool)
+    faults = Faults(settings.fault_points)
     tasks = DetachedTasks()
     service = BookingService(
         repository,
@@ -87,22 +111,43 @@ def build(
         tasks,
         batching=settings.batching,
         retry_after=settings.retry_after,
-        faults=Faults(settings.fault_points),
+        hold_ttl=settings.hold_ttl,
+        faults=faults,
         on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
         on_batch=batch_sizes.observe,
     )
+
+    def on_settled(result: str) -> None:
+        settled.labels(result).inc()
+        if result == "EXPIRED":  # a hold the sweeper left EXPIRING
+            expired.inc()
+
     reconciler = Reconciler(
         repository,
         events,
         min_age=settings.pending_timeout,
         interval=settings.reconcile_interval,
-        on_settled=lambda result: settled.labels(result).inc(),
+        on_settled=on_settled,
+    )
+
+    hold_sweeper = HoldSweeper(sweeps, events, on_expired=expired.inc, on_lag=expiry_lag.observe)
+    follower = CancellationFollower(
+        sweeps, events, faults=faults, on_cancelled=cancelled_by_event.inc, on_open=open_cancellations.set
+    )
+    background = Background(
+        [
+            Periodic("reconciler", reconciler.run_once, settings.reconcile_interval.total_seconds()),
+            Periodic("hold sweeper", hold_sweeper.run_once, settings.hold_sweep_interval.total_seconds()),
+            Periodic("event cancellation", follower.run_once, settings.event_cancellation_poll.total_seconds()),
+        ]
     )
     edge.http_app.register_blueprint(http_api.blueprint(service, access))
     booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
         grpc_api.servicer(service, access, metrics), edge.grpc_server.server
     )
-    return Components(service, reconciler, tasks, metrics, edge.http_app, edge.grpc_server)
+    return Components(
+        service, reconciler, hold_sweeper, follower, background, tasks, metrics, edge.http_app, edge.grpc_server
+    )
 
 
 async def migrate(settings: Settings) -> int:
@@ -120,17 +165,16 @@ async def run(settings: Settings) -> None:
         except BaseException:
             await events.close()
             raise
-        reconciler = asyncio.create_task(components.reconciler.run_forever())
+        components.background.start()
         log.info(
-            "event service at %s; reconciler settles bookings unsettled for %s",
+            "event service at %s; reconciler settles bookings unsettled for %s; holds last %s",
             settings.event_service.address,
             settings.pending_timeout,
+            settings.hold_ttl,
         )
 
         async def stop() -> None:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
+            await components.background.stop()
             await components.service.close(settings.server.shutdown_grace)
             await events.close()
 

@@ -32,6 +32,13 @@ class Settings:
     pending_timeout: timedelta
     reconcile_interval: timedelta
     retry_after: timedelta
+    # How long a hold keeps its seats (HOLD_TTL_SECONDS), and how often every replica looks
+    # for holds that ran out (HOLD_SWEEP_INTERVAL_SECONDS): a hold ends EXPIRED at most about
+    # one interval after its expire_time.
+    hold_ttl: timedelta
+    hold_sweep_interval: timedelta
+    # How often every replica asks the event service for cancelled events.
+    event_cancellation_poll: timedelta
     # Test-only crash points (service_runtime.faults); empty in production.
     fault_points: frozenset[str]
 
@@ -65,8 +72,20 @@ class Settings:
             pending_timeout=timedelta(seconds=env.number("PENDING_TIMEOUT_SECONDS", 30.0, min=0.1)),
             reconcile_interval=timedelta(seconds=env.number("RECONCILE_INTERVAL_SECONDS", 5.0, min=0.1)),
             retry_after=timedelta(seconds=env.integer("RETRY_AFTER_SECONDS", 5, min=1, max=3600)),
+            # Up to a day: pretix holds a cart for 30 minutes by default; far longer holds
+            # would keep seats off sale for nobody.
+            hold_ttl=timedelta(seconds=env.integer("HOLD_TTL_SECONDS", 600, min=1, max=86_400)),
+            hold_sweep_interval=_seconds(env, "HOLD_SWEEP_INTERVAL_SECONDS", 1.0, 0.05, 60.0),
+            event_cancellation_poll=_seconds(env, "EVENT_CANCELLATION_POLL_SECONDS", 2.0, 0.05, 3600.0),
             fault_points=Faults.points_from_env(env),
         )
+
+
+def _seconds(env: Env, name: str, default: float, low: float, high: float) -> timedelta:
+    value = env.number(name, default, min=low)
+    if value > high:
+        raise ConfigError(f"{name}: {value:g} is outside {low:g}..{high:g} seconds")
+    return timedelta(seconds=value)
 
 
 def _address(value: str) -> str:

@@ -1,13 +1,32 @@
-"""Fixtures of the booking service's database tests: a fresh migrated database per test."""
+"""Fixtures of the booking service's tests: a fresh migrated database per test, and the
+service built on it with identity on, reachable through Quart's test client and a real gRPC
+channel, in front of a stand-in event service over a real gRPC channel (`StandInEvents`).
+
+Tokens are signed with a test key whose JWKS file the service loads (AUTH_JWKS_FILE), as it
+would an identity provider's.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from quart.typing import TestClientProtocol
 
+from booking_service import app
+from booking_service.config import Settings
+from booking_service.event_client import EventClient
 from booking_service.repository import BookingRepository
+from service_runtime.auth import testkeys
+from service_runtime.auth.access import Access
+from service_runtime.config import Env
+from ticketflow.event.v1 import event_service_pb2 as event_pb
+from ticketflow.event.v1 import event_service_pb2_grpc as event_pb_grpc
 from tools.testing.postgres import PostgresServer, migrated_template, pool_for
 
 
@@ -18,9 +37,14 @@ def booking_db_template(postgresql_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def dsn(postgresql_server: PostgresServer, booking_db_template: str) -> Iterator[str]:
+def booking_db(postgresql_server: PostgresServer, booking_db_template: str) -> Iterator[str]:
     with postgresql_server.database(booking_db_template, prefix="bookings") as name:
-        yield postgresql_server.dsn(name)
+        yield name
+
+
+@pytest.fixture
+def dsn(postgresql_server: PostgresServer, booking_db: str) -> str:
+    return postgresql_server.dsn(booking_db)
 
 
 @pytest.fixture
@@ -32,3 +56,108 @@ async def pool(dsn: str) -> AsyncIterator[AsyncConnectionPool]:
 @pytest.fixture
 def repo(pool: AsyncConnectionPool) -> BookingRepository:
     return BookingRepository(pool)
+
+
+class StandInEvents(event_pb_grpc.EventServiceServicer):
+    """The event service's seat calls, in memory: every reservation fits; a released id stays
+    released; the events in `cancelled` are listed as cancelled (on one page)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, event_pb.Reservation] = {}
+        self.cancelled: list[event_pb.Event] = []
+
+    async def ReserveSeatsBatch(
+        self, request: event_pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.ReserveSeatsBatchResponse:
+        results = []
+        for r in request.requests:
+            record = self.records.setdefault(
+                r.booking_id,
+                event_pb.Reservation(
+                    booking_id=r.booking_id, event_id=r.event_id, seats=r.seats, state=event_pb.Reservation.RESERVED
+                ),
+            )
+            results.append(event_pb.ReserveSeatsResult(reservation=record))
+        return event_pb.ReserveSeatsBatchResponse(results=results)
+
+    async def ReleaseSeats(
+        self, request: event_pb.ReleaseSeatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.Reservation:
+        record = self.records.setdefault(request.booking_id, event_pb.Reservation(booking_id=request.booking_id))
+        record.state = event_pb.Reservation.RELEASED
+        return record
+
+    async def ListCancelledEvents(
+        self, request: event_pb.ListCancelledEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.ListCancelledEventsResponse:
+        return event_pb.ListCancelledEventsResponse(events=self.cancelled)
+
+
+@pytest.fixture
+async def stand_in_events() -> AsyncIterator[tuple[StandInEvents, str]]:
+    servicer = StandInEvents()
+    server = grpc.aio.server()
+    event_pb_grpc.add_EventServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> testkeys.SigningKey:
+    return testkeys.signing_key("booking-test-key")
+
+
+@pytest.fixture(scope="session")
+def jwks_file(signing_key: testkeys.SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("idp") / "jwks.json"
+    path.write_text(json.dumps(testkeys.jwks(signing_key)))
+    return path
+
+
+@pytest.fixture
+def settings(
+    postgresql_server: PostgresServer, booking_db: str, jwks_file: Path, stand_in_events: tuple[StandInEvents, str]
+) -> Settings:
+    return Settings.from_env(
+        Env(
+            {
+                **postgresql_server.env(booking_db),
+                "AUTH_JWKS_FILE": str(jwks_file),
+                "AUTH_ISSUER": testkeys.ISSUER,
+                "AUTH_AUDIENCE": testkeys.AUDIENCE,
+                "EVENT_SERVICE_ADDR": stand_in_events[1],
+                "HOLD_TTL_SECONDS": "300",
+            }
+        )
+    )
+
+
+def bearer(key: testkeys.SigningKey, sub: str, *, admin: bool = False) -> str:
+    extra = {"roles": ["admin"]} if admin else {}
+    return "Bearer " + testkeys.sign(key, testkeys.claims(sub=sub, **extra))
+
+
+@pytest.fixture
+async def components(settings: Settings, pool: AsyncConnectionPool) -> AsyncIterator[app.Components]:
+    events = EventClient(settings.event_service)
+    async with Access.running(settings.auth) as access:
+        yield app.build(settings, pool, events, access)
+    await events.close()
+
+
+@pytest.fixture
+async def client(components: app.Components) -> AsyncIterator[TestClientProtocol]:
+    async with components.http_app.test_app() as test_app:
+        yield test_app.test_client()
+
+
+@pytest.fixture
+async def grpc_channel(components: app.Components) -> AsyncIterator[grpc.aio.Channel]:
+    port = components.grpc_server.bind("127.0.0.1:0")
+    await components.grpc_server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield channel
+    await channel.close()
+    await components.grpc_server.stop(grace=1)

@@ -1,8 +1,14 @@
 """Bookings: the booking service's domain, free of I/O.
 
 A booking is recorded PENDING before its seats are asked for, then settled by what the event
-service answered. `outcome()` turns a settled booking into the answer its caller gets, the
-same for the first request and every retry with the same idempotency key.
+service answered (`settlement`): CONFIRMED, or HELD for a hold (until its expire_time), or
+REJECTED. What a caller is answered for a booking as it stands is `answers`' business.
+
+    PENDING -> CONFIRMED | HELD | REJECTED | CANCELLED (its event was cancelled)
+    HELD -> CONFIRMED (ConfirmBooking before expire_time)
+    HELD -> EXPIRING -> EXPIRED (the hold ran out; the seats are given back)
+    HELD, CONFIRMED -> CANCELLING -> CANCELLED (DELETE)
+    HELD, CONFIRMED -> CANCELLED (its event was cancelled: cancel_reason EVENT_CANCELLED)
 """
 
 from __future__ import annotations
@@ -11,12 +17,11 @@ import enum
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from service_runtime.auth.errors import PermissionDenied
 from service_runtime.auth.principal import Principal
-from service_runtime.errors import Conflict, DomainError, NotFound, Unavailable
 from service_runtime.validation import check_int, check_text, parse_uuid
 
 MAX_USER_ID_LENGTH = 64
@@ -29,6 +34,9 @@ class BookingStatus(enum.Enum):
     REJECTED = "REJECTED"
     CANCELLING = "CANCELLING"
     CANCELLED = "CANCELLED"
+    HELD = "HELD"
+    EXPIRING = "EXPIRING"
+    EXPIRED = "EXPIRED"
 
 
 class RejectReason(enum.Enum):
@@ -40,6 +48,15 @@ class RejectReason(enum.Enum):
     # Refused before any seat was asked for: the user already holds their cap of seats of
     # the event (MAX_SEATS_PER_USER_PER_EVENT).
     USER_LIMIT_REACHED = "USER_LIMIT_REACHED"
+    # Refused by the event service: outside the event's sales window, or the event is cancelled.
+    SALES_NOT_STARTED = "SALES_NOT_STARTED"
+    SALES_ENDED = "SALES_ENDED"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+
+
+class CancelReason(enum.Enum):
+    # The booking's event was cancelled (the event service gave its seats back itself).
+    EVENT_CANCELLED = "EVENT_CANCELLED"
 
 
 class SeatOutcome(enum.Enum):
@@ -50,6 +67,25 @@ class SeatOutcome(enum.Enum):
     EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
     RELEASED = "RELEASED"
     NONE = "NONE"
+
+
+# Facts of a refusal that its answer repeats on every retry (ErrorInfo metadata), kept in
+# the booking's reject_metadata.
+REFUSAL_FACTS = ("sales_start_time", "sales_end_time")
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing is held for a booking, for a reason of the event's: its reservation was refused
+    (SALES_NOT_STARTED, SALES_ENDED, EVENT_CANCELLED), or given back by the event's
+    cancellation (EVENT_CANCELLED). `facts` are those of REFUSAL_FACTS the event service gave."""
+
+    reason: RejectReason
+    facts: Mapping[str, str] = field(default_factory=dict)
+
+
+# What the event service holds for a booking id.
+SeatAnswer = SeatOutcome | Refused
 
 
 class SeatsUnavailable(Exception):
@@ -74,6 +110,11 @@ class Booking:
     request_hash: bytes | None
     create_time: datetime
     update_time: datetime
+    hold: bool = False
+    # When a hold runs out (the database's clock decides); None for other bookings.
+    expire_time: datetime | None = None
+    cancel_reason: CancelReason | None = None
+    reject_metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +125,30 @@ class NewBooking:
     seats: int
     idempotency_key: str | None
     request_hash: bytes | None
+    hold: bool = False
 
 
-# A PENDING booking's outcome: (booking id, status, reason).
-Settlement = tuple[uuid.UUID, BookingStatus, RejectReason | None]
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A PENDING booking's outcome. Storage never applies CONFIRMED or HELD to a booking of
+    an event it knows cancelled: that booking becomes CANCELLED (EVENT_CANCELLED) instead."""
+
+    booking_id: uuid.UUID
+    status: BookingStatus
+    reason: RejectReason | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 # Statuses whose seats count against the user's cap: held, or on their way to being held.
-HOLDING = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.CANCELLING)
+HOLDING = (
+    BookingStatus.PENDING,
+    BookingStatus.CONFIRMED,
+    BookingStatus.CANCELLING,
+    BookingStatus.HELD,
+    BookingStatus.EXPIRING,
+)
+# Statuses whose message shows a hold's expire_time.
+SHOWS_EXPIRY = (BookingStatus.PENDING, BookingStatus.HELD, BookingStatus.EXPIRING, BookingStatus.EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,76 +158,21 @@ class Limits:
     max_seats_per_user_per_event: int = 20
 
 
-class BookingNotFound(NotFound):
-    def __init__(self, booking_id: uuid.UUID) -> None:
-        super().__init__(f"booking {booking_id} not found", booking_id=str(booking_id))
-
-
-class EventNotFound(NotFound):
-    def __init__(self, booking: Booking) -> None:
-        super().__init__(
-            f"event {booking.event_id} not found", event_id=str(booking.event_id), booking_id=str(booking.id)
-        )
-
-
-class SoldOut(Conflict):
-    def __init__(self, booking: Booking) -> None:
-        super().__init__(
-            f"event {booking.event_id} does not have {booking.seats} seat(s) left",
-            event_id=str(booking.event_id),
-            booking_id=str(booking.id),
-        )
-
-
-class BookingAbandoned(Conflict):
-    def __init__(self, booking: Booking) -> None:
-        super().__init__(
-            f"booking {booking.id} was abandoned: the event service could not be reached in time, "
-            "no seats are held; book again with a new Idempotency-Key",
-            booking_id=str(booking.id),
-        )
-
-
-class UserLimitReached(Conflict):
-    def __init__(self, booking: Booking, limit: int) -> None:
-        super().__init__(
-            f"user {booking.user_id} may hold at most {limit} seat(s) of event {booking.event_id}",
-            event_id=str(booking.event_id),
-            booking_id=str(booking.id),
-            limit=limit,
-        )
-
-
-class IdempotencyKeyReused(DomainError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"Idempotency-Key {key!r} was already used for a different request", idempotency_key=key)
-
-
-class EventServiceUnavailable(Unavailable):
-    def __init__(self, booking_id: uuid.UUID, retry_after_seconds: int) -> None:
-        super().__init__(
-            f"the event service cannot be reached; booking {booking_id} is PENDING and will be settled "
-            "automatically, or retry with the same Idempotency-Key",
-            retry_after_seconds=retry_after_seconds,
-            booking_id=str(booking_id),
-        )
-
-
-class NotCancellable(Conflict):
-    def __init__(self, booking: Booking) -> None:
-        super().__init__(
-            f"booking {booking.id} is {booking.status.value} and cannot be cancelled",
-            booking_id=str(booking.id),
-            status=booking.status.value,
-        )
-
-
-def request_hash(event_id: uuid.UUID, user_id: str, seats: int) -> bytes:
-    return hashlib.sha256(f"{event_id}\n{user_id}\n{seats}".encode()).digest()
+def request_hash(event_id: uuid.UUID, user_id: str, seats: int, hold: bool = False) -> bytes:
+    """What a retry must repeat. A hold marker is appended only for a hold, so the hash of
+    every other request is the one stored before holds existed (keys sent then still work)."""
+    text = f"{event_id}\n{user_id}\n{seats}" + ("\nhold" if hold else "")
+    return hashlib.sha256(text.encode()).digest()
 
 
 def new_booking(
-    caller: Principal, event_id: str, user_id: str, seats: int, idempotency_key: str, limits: Limits
+    caller: Principal,
+    event_id: str,
+    user_id: str,
+    seats: int,
+    idempotency_key: str,
+    limits: Limits,
+    hold: bool = False,
 ) -> NewBooking:
     """A validated request to book for `user_id` (the caller's own subject when empty). Only an
     admin books on behalf of someone else."""
@@ -189,7 +191,8 @@ def new_booking(
         event_id=event,
         seats=seats,
         idempotency_key=key,
-        request_hash=request_hash(event, user, seats) if key else None,
+        request_hash=request_hash(event, user, seats, hold) if key else None,
+        hold=hold,
     )
 
 
@@ -223,40 +226,20 @@ def within_user_limit(held: Mapping[tuple[str, uuid.UUID], int], news: Sequence[
     return allowed
 
 
-def check_same_request(existing: Booking, new: NewBooking) -> None:
-    """A retry must repeat the original request exactly."""
-    if existing.request_hash != new.request_hash:
-        assert new.idempotency_key is not None
-        raise IdempotencyKeyReused(new.idempotency_key)
-
-
-def settled_status(outcome: SeatOutcome) -> tuple[BookingStatus, RejectReason | None] | None:
-    """The status a PENDING booking settles to, given what the event service holds for it;
-    None when nothing is held yet (the caller must release the booking id to settle it)."""
-    return {
-        SeatOutcome.RESERVED: (BookingStatus.CONFIRMED, None),
+def settlement(booking: Booking, answer: SeatAnswer) -> Settlement | None:
+    """How a PENDING booking settles, given what the event service holds for it: RESERVED
+    seats make a hold HELD and any other booking CONFIRMED. None when nothing is held yet
+    (the caller must release the booking id to settle it)."""
+    if isinstance(answer, Refused):
+        facts = {k: v for k, v in answer.facts.items() if k in REFUSAL_FACTS}
+        return Settlement(booking.id, BookingStatus.REJECTED, answer.reason, facts or None)
+    settled = {
+        SeatOutcome.RESERVED: (BookingStatus.HELD if booking.hold else BookingStatus.CONFIRMED, None),
         SeatOutcome.SOLD_OUT: (BookingStatus.REJECTED, RejectReason.SOLD_OUT),
         SeatOutcome.EVENT_NOT_FOUND: (BookingStatus.REJECTED, RejectReason.EVENT_NOT_FOUND),
         SeatOutcome.RELEASED: (BookingStatus.REJECTED, RejectReason.ABANDONED),
-    }.get(outcome)
-
-
-def outcome(booking: Booking, limits: Limits) -> Booking:
-    """The answer to a create request for a settled booking: the booking, or its refusal."""
-    if booking.status is BookingStatus.REJECTED:
-        if booking.reject_reason is RejectReason.SOLD_OUT:
-            raise SoldOut(booking)
-        if booking.reject_reason is RejectReason.EVENT_NOT_FOUND:
-            raise EventNotFound(booking)
-        if booking.reject_reason is RejectReason.USER_LIMIT_REACHED:
-            raise UserLimitReached(booking, limits.max_seats_per_user_per_event)
-        raise BookingAbandoned(booking)
-    return booking
-
-
-def check_cancellable(booking: Booking) -> None:
-    if booking.status in (BookingStatus.PENDING, BookingStatus.REJECTED):
-        raise NotCancellable(booking)
+    }.get(answer)
+    return None if settled is None else Settlement(booking.id, *settled)
 
 
 def parse_booking_id(value: str) -> uuid.UUID:

@@ -2,36 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from booking_service.domain import (
-    Booking,
+from booking_service.answers import (
     BookingAbandoned,
-    BookingStatus,
+    EventCancelled,
     EventNotFound,
+    HoldExpired,
     IdempotencyKeyReused,
-    Limits,
     NotCancellable,
-    RejectReason,
-    SeatOutcome,
+    NotConfirmable,
+    SalesEnded,
+    SalesNotStarted,
     SoldOut,
     UserLimitReached,
-    bookings_owner,
     check_cancellable,
     check_same_request,
+    confirm_outcome,
+    outcome,
+)
+from booking_service.domain import (
+    HOLDING,
+    Booking,
+    BookingStatus,
+    CancelReason,
+    Limits,
+    Refused,
+    RejectReason,
+    SeatOutcome,
+    Settlement,
+    bookings_owner,
     may_see,
     new_booking,
-    outcome,
-    settled_status,
+    request_hash,
+    settlement,
     within_user_limit,
 )
+from booking_service.errors import ERRORS
 from service_runtime.auth.errors import PermissionDenied
 from service_runtime.auth.principal import Principal
-from service_runtime.errors import InvalidArgument
+from service_runtime.errors import DomainError, InvalidArgument
 
 LIMITS = Limits(max_seats_per_booking=4, max_seats_per_user_per_event=6)
 ALICE = Principal("alice")
@@ -100,7 +115,9 @@ def test_a_retry_must_repeat_the_request() -> None:
 def test_what_the_event_service_holds_decides_the_status(
     held: SeatOutcome, settled: tuple[BookingStatus, RejectReason | None] | None
 ) -> None:
-    assert settled_status(held) == settled
+    booking = _booking(BookingStatus.PENDING)
+    expected = None if settled is None else Settlement(booking.id, *settled)
+    assert settlement(booking, held) == expected
 
 
 @pytest.mark.parametrize(
@@ -166,3 +183,115 @@ def test_the_user_limit_is_decided_in_arrival_order_per_user_and_event() -> None
     ]
     held = {("alice", uuid.UUID(EVENT)): 2}
     assert within_user_limit(held, news, LIMITS.max_seats_per_user_per_event) == [True, False, True, True, True]
+
+
+def test_a_hold_hash_differs_and_a_plain_hash_is_the_one_from_before_holds() -> None:
+    event = uuid.UUID(EVENT)
+    before_holds = hashlib.sha256(f"{event}\nalice\n2".encode()).digest()
+    assert request_hash(event, "alice", 2) == before_holds
+    assert request_hash(event, "alice", 2, hold=True) != before_holds
+    held = new_booking(ALICE, EVENT, "", 2, "k", LIMITS, hold=True)
+    assert held.hold and held.request_hash == request_hash(event, "alice", 2, hold=True)
+
+
+def test_a_retry_must_repeat_the_hold_flag() -> None:
+    held = new_booking(ALICE, EVENT, "", 2, "k", LIMITS, hold=True)
+    existing = replace(_booking(BookingStatus.HELD), request_hash=held.request_hash, idempotency_key="k")
+    check_same_request(existing, new_booking(ALICE, EVENT, "", 2, "k", LIMITS, hold=True))
+    with pytest.raises(IdempotencyKeyReused):
+        check_same_request(existing, new_booking(ALICE, EVENT, "", 2, "k", LIMITS))
+
+
+def test_reserved_seats_make_a_hold_held_and_anything_else_confirmed() -> None:
+    hold = replace(_booking(BookingStatus.PENDING), hold=True)
+    assert settlement(hold, SeatOutcome.RESERVED) == Settlement(hold.id, BookingStatus.HELD)
+    plain = _booking(BookingStatus.PENDING)
+    assert settlement(plain, SeatOutcome.RESERVED) == Settlement(plain.id, BookingStatus.CONFIRMED)
+
+
+@pytest.mark.parametrize(
+    "reason", [RejectReason.SALES_NOT_STARTED, RejectReason.SALES_ENDED, RejectReason.EVENT_CANCELLED]
+)
+def test_a_refusal_rejects_with_its_reason_and_keeps_only_known_facts(reason: RejectReason) -> None:
+    booking = _booking(BookingStatus.PENDING)
+    refused = Refused(reason, {"sales_start_time": "2027-01-01T10:00:00Z", "event_id": EVENT})
+    assert settlement(booking, refused) == Settlement(
+        booking.id, BookingStatus.REJECTED, reason, {"sales_start_time": "2027-01-01T10:00:00Z"}
+    )
+    assert settlement(booking, Refused(reason)) == Settlement(booking.id, BookingStatus.REJECTED, reason, None)
+
+
+@pytest.mark.parametrize(
+    ("reason", "error", "reason_code"),
+    [
+        (RejectReason.SALES_NOT_STARTED, SalesNotStarted, "SALES_NOT_STARTED"),
+        (RejectReason.SALES_ENDED, SalesEnded, "SALES_ENDED"),
+        (RejectReason.EVENT_CANCELLED, EventCancelled, "EVENT_CANCELLED"),
+    ],
+)
+def test_refusals_of_the_event_answer_409_with_their_reason(
+    reason: RejectReason, error: type[Exception], reason_code: str
+) -> None:
+    booking = _booking(BookingStatus.REJECTED, reason)
+    with pytest.raises(error) as raised:
+        outcome(booking, LIMITS)
+    assert isinstance(raised.value, DomainError)
+    spec = ERRORS.spec(raised.value)
+    assert (spec.http_status, spec.reason) == (409, reason_code)
+
+
+def test_sales_not_started_repeats_the_start_time_on_every_answer() -> None:
+    booking = replace(
+        _booking(BookingStatus.REJECTED, RejectReason.SALES_NOT_STARTED),
+        reject_metadata={"sales_start_time": "2027-01-01T10:00:00Z"},
+    )
+    for _ in range(2):
+        with pytest.raises(SalesNotStarted) as raised:
+            outcome(booking, LIMITS)
+        assert raised.value.metadata["sales_start_time"] == "2027-01-01T10:00:00Z"
+
+
+def test_held_and_expiring_seats_count_against_the_cap_and_expired_ones_do_not() -> None:
+    assert BookingStatus.HELD in HOLDING and BookingStatus.EXPIRING in HOLDING
+    assert BookingStatus.EXPIRED not in HOLDING and BookingStatus.CANCELLED not in HOLDING
+
+
+def test_confirming_a_confirmed_booking_answers_it() -> None:
+    booking = _booking(BookingStatus.CONFIRMED)
+    assert confirm_outcome(booking, expired=True, event_cancelled=True) is booking
+
+
+@pytest.mark.parametrize(
+    ("status", "expired", "event_cancelled", "error"),
+    [
+        (BookingStatus.HELD, True, False, HoldExpired),
+        (BookingStatus.EXPIRING, False, False, HoldExpired),
+        (BookingStatus.EXPIRED, True, True, HoldExpired),
+        (BookingStatus.HELD, False, True, EventCancelled),
+        (BookingStatus.PENDING, False, False, NotConfirmable),
+        (BookingStatus.CANCELLED, False, False, NotConfirmable),
+        (BookingStatus.CANCELLING, False, False, NotConfirmable),
+    ],
+)
+def test_a_confirm_that_moved_nothing_says_why(
+    status: BookingStatus, expired: bool, event_cancelled: bool, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as raised:
+        confirm_outcome(_booking(status), expired, event_cancelled)
+    if error is NotConfirmable:
+        assert raised.value.metadata["status"] == status.value  # type: ignore[attr-defined]
+
+
+def test_a_hold_cancelled_with_its_event_is_not_confirmable_for_that_reason() -> None:
+    booking = replace(_booking(BookingStatus.CANCELLED), cancel_reason=CancelReason.EVENT_CANCELLED)
+    with pytest.raises(EventCancelled):
+        confirm_outcome(booking, expired=False, event_cancelled=True)
+
+
+def test_a_held_booking_still_running_is_tried_again() -> None:
+    assert confirm_outcome(_booking(BookingStatus.HELD), expired=False, event_cancelled=False) is None
+
+
+@pytest.mark.parametrize("status", [BookingStatus.HELD, BookingStatus.CONFIRMED, BookingStatus.EXPIRED])
+def test_held_and_expired_bookings_are_cancellable_or_returned(status: BookingStatus) -> None:
+    check_cancellable(_booking(status))

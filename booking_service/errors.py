@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import grpc
 
-from booking_service.domain import (
+from booking_service.answers import (
     BookingAbandoned,
     BookingNotFound,
+    EventCancelled,
     EventNotFound,
     EventServiceUnavailable,
+    HoldExpired,
     IdempotencyKeyReused,
     NotCancellable,
+    NotConfirmable,
+    SalesEnded,
+    SalesNotStarted,
     SoldOut,
     UserLimitReached,
 )
@@ -23,6 +28,11 @@ ERRORS = ErrorTable(
         EventNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "EVENT_NOT_FOUND"),
         SoldOut: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "SOLD_OUT"),
         UserLimitReached: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "USER_LIMIT_REACHED"),
+        SalesNotStarted: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "SALES_NOT_STARTED"),
+        SalesEnded: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "SALES_ENDED"),
+        EventCancelled: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "EVENT_CANCELLED"),
+        HoldExpired: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "HOLD_EXPIRED"),
+        NotConfirmable: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_NOT_CONFIRMABLE"),
         BookingAbandoned: ErrorSpec(409, grpc.StatusCode.ABORTED, "BOOKING_ABANDONED"),
         NotCancellable: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_NOT_CANCELLABLE"),
         IdempotencyKeyReused: ErrorSpec(422, grpc.StatusCode.FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED"),

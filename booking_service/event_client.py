@@ -10,6 +10,11 @@ service, or may have reached it without an answer coming back (UNAVAILABLE,
 DEADLINE_EXCEEDED), are retried a bounded number of times with backoff: that is safe because
 the event service is idempotent by booking id. When the retries are spent, `SeatsUnavailable`
 is raised and the booking stays PENDING for the reconciler.
+
+A reservation refused for a reason of the event's (REFUSED with a refusal_reason, or a batch
+entry's SALES_NOT_STARTED / SALES_ENDED / EVENT_CANCELLED error), or given back by the event's
+cancellation (RELEASED with release_reason EVENT_CANCELLED), is a `Refused` answer: the
+booking is rejected with that reason. `cancelled_events` follows ListCancelledEvents.
 """
 
 from __future__ import annotations
@@ -20,12 +25,21 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from booking_service.domain import Booking, SeatOutcome, SeatsRejected, SeatsUnavailable
+from booking_service.domain import (
+    Booking,
+    Refused,
+    RejectReason,
+    SeatAnswer,
+    SeatOutcome,
+    SeatsRejected,
+    SeatsUnavailable,
+)
 from service_runtime.auth.tls import ChannelTls
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
@@ -49,6 +63,12 @@ _REFUSALS = {
     "EVENT_NOT_FOUND": SeatOutcome.EVENT_NOT_FOUND,
     "RESERVATION_RELEASED": SeatOutcome.RELEASED,
 }
+# Refusals for a reason of the event's: the booking is rejected with the same reason.
+_EVENT_REFUSALS = {
+    r.value: r for r in (RejectReason.SALES_NOT_STARTED, RejectReason.SALES_ENDED, RejectReason.EVENT_CANCELLED)
+}
+# What ListCancelledEvents is asked for per page.
+_CANCELLED_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -87,10 +107,19 @@ class EventClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatOutcome | SeatsRejected]:
+    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatAnswer | SeatsRejected]:
         """Takes each booking's seats; per booking, what the event service holds for it after
         the call. Retrying is safe for the same reason a single call is: every entry is
         idempotent by booking id. Raises SeatsUnavailable when no answer comes."""
+        answers = await self._reserve(bookings)
+        # A released id answers a replay with RESERVATION_RELEASED, which does not say who
+        # released it: the record does (the event's cancellation, or the booking service).
+        return [
+            await self.lookup(b.id) if answer is SeatOutcome.RELEASED else answer
+            for b, answer in zip(bookings, answers, strict=True)
+        ]
+
+    async def _reserve(self, bookings: Sequence[Booking]) -> list[SeatAnswer | SeatsRejected]:
         requests = [
             pb.ReserveSeatsRequest(booking_id=str(b.id), event_id=str(b.event_id), seats=b.seats) for b in bookings
         ]
@@ -100,7 +129,7 @@ class EventClient:
                 reply = await self._call(
                     lambda t, ready: self._stub.ReserveSeatsBatch(batch, timeout=t, wait_for_ready=ready)
                 )
-                return [self._result(result) for result in reply.results]
+                return [await self._result(result) for result in reply.results]
             except grpc.aio.AioRpcError as error:
                 if error.code() != grpc.StatusCode.UNIMPLEMENTED:
                     raise
@@ -109,7 +138,7 @@ class EventClient:
                 self.on_batch_unsupported()
         return list(await asyncio.gather(*(self._reserve_one(request) for request in requests)))
 
-    async def _reserve_one(self, request: pb.ReserveSeatsRequest) -> SeatOutcome | SeatsRejected:
+    async def _reserve_one(self, request: pb.ReserveSeatsRequest) -> SeatAnswer | SeatsRejected:
         try:
             reply = await self._call(lambda t, ready: self._stub.ReserveSeats(request, timeout=t, wait_for_ready=ready))
         except grpc.aio.AioRpcError as error:
@@ -117,25 +146,59 @@ class EventClient:
                 return self._refusal(error)
             except SeatsRejected as rejected:
                 return rejected
-        return _STATES[reply.state]
+        try:
+            return await self._answer(reply)
+        except SeatsRejected as rejected:
+            return rejected
 
-    @staticmethod
-    def _result(result: pb.ReserveSeatsResult) -> SeatOutcome | SeatsRejected:
+    async def _result(self, result: pb.ReserveSeatsResult) -> SeatAnswer | SeatsRejected:
         if result.HasField("reservation"):
-            return _STATES[result.reservation.state]
-        if result.error.reason in _REFUSALS:
-            return _REFUSALS[result.error.reason]
-        return SeatsRejected(f"event service refused: {result.error.reason}: {result.error.message}")
+            try:
+                return await self._answer(result.reservation)
+            except SeatsRejected as rejected:
+                return rejected
+        error = result.error
+        if error.reason in _EVENT_REFUSALS:
+            return Refused(_EVENT_REFUSALS[error.reason], dict(error.metadata))
+        if error.reason in _REFUSALS:
+            return _REFUSALS[error.reason]
+        return SeatsRejected(f"event service refused: {error.reason}: {error.message}")
 
-    async def release(self, booking_id: uuid.UUID) -> SeatOutcome:
+    async def _answer(self, reservation: pb.Reservation) -> SeatAnswer:
+        """What a reservation record means for its booking."""
+        if reservation.state == pb.Reservation.REFUSED:
+            reason = _EVENT_REFUSALS.get(reservation.refusal_reason)
+            if reason is None:
+                raise SeatsRejected(f"reservation refused: {reservation.refusal_reason!r}")
+            facts: dict[str, str] = {}
+            if reason is RejectReason.SALES_NOT_STARTED:
+                facts = await self._sales_start(reservation.event_id)
+            return Refused(reason, facts)
+        if reservation.state == pb.Reservation.RELEASED and reservation.release_reason == "EVENT_CANCELLED":
+            return Refused(RejectReason.EVENT_CANCELLED)
+        return _STATES[reservation.state]
+
+    async def _sales_start(self, event_id: str) -> dict[str, str]:
+        """The event's sales start, for a SALES_NOT_STARTED answer read back from a record
+        (which does not carry it); nothing when the event cannot be read."""
+        request = pb.GetEventRequest(event_id=event_id)
+        try:
+            event = await self._call(lambda t, ready: self._stub.GetEvent(request, timeout=t, wait_for_ready=ready))
+        except grpc.aio.AioRpcError:
+            return {}
+        if not event.HasField("sales_start_time"):
+            return {}
+        return {"sales_start_time": event.sales_start_time.ToJsonString()}
+
+    async def release(self, booking_id: uuid.UUID) -> SeatAnswer:
         request = pb.ReleaseSeatsRequest(booking_id=str(booking_id))
         try:
             reply = await self._call(lambda t, ready: self._stub.ReleaseSeats(request, timeout=t, wait_for_ready=ready))
         except grpc.aio.AioRpcError as error:
             return self._refusal(error)
-        return _STATES[reply.state]
+        return await self._answer(reply)
 
-    async def lookup(self, booking_id: uuid.UUID) -> SeatOutcome:
+    async def lookup(self, booking_id: uuid.UUID) -> SeatAnswer:
         request = pb.GetReservationRequest(booking_id=str(booking_id))
         try:
             reply = await self._call(
@@ -145,7 +208,22 @@ class EventClient:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return SeatOutcome.NONE
             return self._refusal(error)
-        return _STATES[reply.state]
+        return await self._answer(reply)
+
+    async def cancelled_events(self, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
+        """(event id, cancel time) of every event cancelled at or after `after` (all when
+        None), over all pages of ListCancelledEvents."""
+        found: list[tuple[uuid.UUID, datetime]] = []
+        token = ""
+        while True:
+            request = pb.ListCancelledEventsRequest(page_size=_CANCELLED_PAGE, page_token=token)
+            if after is not None:
+                request.cancelled_after.FromDatetime(after)
+            page = await self._cancelled_page(request)
+            found += [(uuid.UUID(e.id), e.cancel_time.ToDatetime(tzinfo=UTC)) for e in page.events]
+            token = page.next_page_token
+            if not token:
+                return found
 
     async def ready(self, timeout: float = 1.0) -> bool:
         try:
@@ -153,6 +231,14 @@ class EventClient:
         except grpc.aio.AioRpcError:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def _cancelled_page(self, request: pb.ListCancelledEventsRequest) -> pb.ListCancelledEventsResponse:
+        try:
+            return await self._call(
+                lambda t, ready: self._stub.ListCancelledEvents(request, timeout=t, wait_for_ready=ready)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise SeatsUnavailable(f"ListCancelledEvents: {error.code().name}: {error.details()}") from error
 
     async def _call(self, call: Callable[[float, bool], Awaitable[T]]) -> T:
         """`call(timeout, wait_for_ready)` with retries. The first attempt fails fast when the
@@ -176,8 +262,10 @@ class EventClient:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _refusal(error: grpc.aio.AioRpcError) -> SeatOutcome:
+    def _refusal(error: grpc.aio.AioRpcError) -> SeatAnswer:
         info = error_info_of(error)
+        if info is not None and info.reason in _EVENT_REFUSALS:
+            return Refused(_EVENT_REFUSALS[info.reason], dict(info.metadata))
         if info is not None and info.reason in _REFUSALS:
             return _REFUSALS[info.reason]
         raise SeatsRejected(f"event service refused: {error.code().name}: {error.details()}") from error

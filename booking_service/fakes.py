@@ -13,8 +13,11 @@ from booking_service.domain import (
     HOLDING,
     Booking,
     BookingStatus,
+    CancelReason,
     NewBooking,
+    Refused,
     RejectReason,
+    SeatAnswer,
     SeatOutcome,
     SeatsRejected,
     SeatsUnavailable,
@@ -23,28 +26,40 @@ from booking_service.domain import (
 )
 from service_runtime.batching import Failed
 
+_UNSETTLED = (BookingStatus.PENDING, BookingStatus.CANCELLING, BookingStatus.EXPIRING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
 
 class FakeStore:
+    """Bookings and cancelled events, with the repositories' rules (one clock: the wall's)."""
+
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Booking] = {}
+        # event id -> (cancel time, done time)
+        self.cancelled: dict[uuid.UUID, tuple[datetime, datetime | None]] = {}
         self.writes = 0
         self.statements = 0
 
-    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | Failed | None]:
+    async def insert_pending(
+        self, news: Sequence[NewBooking], user_limit: int, hold_ttl: timedelta = timedelta(minutes=10)
+    ) -> list[Booking | Failed | None]:
         self.statements += 1
         held: dict[tuple[str, uuid.UUID], int] = {}
         for b in self.rows.values():
             if b.status in HOLDING:
                 held[(b.user_id, b.event_id)] = held.get((b.user_id, b.event_id), 0) + b.seats
         allowed = within_user_limit(held, news, user_limit)
-        return [self._insert(new, ok) for new, ok in zip(news, allowed, strict=True)]
+        return [self._insert(new, ok, hold_ttl) for new, ok in zip(news, allowed, strict=True)]
 
-    def _insert(self, new: NewBooking, allowed: bool) -> Booking | None:
+    def _insert(self, new: NewBooking, allowed: bool, hold_ttl: timedelta) -> Booking | None:
         if new.idempotency_key and any(
             (b.user_id, b.idempotency_key) == (new.user_id, new.idempotency_key) for b in self.rows.values()
         ):
             return None
-        now = datetime.now(UTC)
+        now = _now()
         booking = Booking(
             new.id,
             new.user_id,
@@ -56,10 +71,16 @@ class FakeStore:
             new.request_hash,
             now,
             now,
+            hold=new.hold,
+            expire_time=now + hold_ttl if new.hold else None,
         )
         self.rows[new.id] = booking
         self.writes += 1
         return booking
+
+    def run_out(self, booking_id: uuid.UUID) -> None:
+        """Makes the hold's expire_time pass."""
+        self.rows[booking_id] = replace(self.rows[booking_id], expire_time=_now() - timedelta(seconds=1))
 
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         return self.rows.get(booking_id)
@@ -74,10 +95,40 @@ class FakeStore:
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
         self.statements += 1
         settled = {}
-        for booking_id, status, reason in settlements:
-            if (moved := await self.transition(booking_id, [BookingStatus.PENDING], status, reason)) is not None:
-                settled[booking_id] = moved
+        for s in settlements:
+            if (moved := self._settle(s)) is not None:
+                settled[s.booking_id] = moved
         return settled
+
+    def _settle(self, s: Settlement) -> Booking | None:
+        booking = self.rows.get(s.booking_id)
+        if booking is None or booking.status is not BookingStatus.PENDING:
+            return None
+        status, cancel = s.status, None
+        if status in (BookingStatus.CONFIRMED, BookingStatus.HELD) and booking.event_id in self.cancelled:
+            status, cancel = BookingStatus.CANCELLED, CancelReason.EVENT_CANCELLED
+        return self._write(
+            booking,
+            status=status,
+            reject_reason=s.reason,
+            reject_metadata=dict(s.metadata) if s.metadata else None,
+            cancel_reason=cancel,
+        )
+
+    def _write(self, booking: Booking, **changes: Any) -> Booking:
+        self.rows[booking.id] = replace(booking, update_time=_now(), **changes)
+        self.writes += 1
+        return self.rows[booking.id]
+
+    async def confirm(self, booking_id: uuid.UUID) -> tuple[Booking | None, bool, bool]:
+        booking = self.rows.get(booking_id)
+        if booking is None:
+            return None, False, False
+        expired = booking.expire_time is not None and booking.expire_time <= _now()
+        event_cancelled = booking.event_id in self.cancelled
+        if booking.status is BookingStatus.HELD and not expired and not event_cancelled:
+            return self._write(booking, status=BookingStatus.CONFIRMED), False, False
+        return booking, expired, event_cancelled
 
     async def transition(
         self, booking_id: uuid.UUID, frm: Any, to: BookingStatus, reason: RejectReason | None = None
@@ -85,9 +136,7 @@ class FakeStore:
         booking = self.rows.get(booking_id)
         if booking is None or booking.status not in frm:
             return None
-        self.rows[booking_id] = replace(booking, status=to, reject_reason=reason, update_time=datetime.now(UTC))
-        self.writes += 1
-        return self.rows[booking_id]
+        return self._write(booking, status=to, reject_reason=reason)
 
     async def list_for_user(self, user_id: str, limit: int, after: Any) -> list[Booking]:
         mine = sorted(
@@ -98,17 +147,13 @@ class FakeStore:
         return mine[:limit]
 
     async def lease_unsettled(self, min_age: timedelta, lease: timedelta, limit: int) -> list[uuid.UUID]:
-        cutoff = datetime.now(UTC) - min_age
-        return [
-            b.id
-            for b in self.rows.values()
-            if b.status in (BookingStatus.PENDING, BookingStatus.CANCELLING) and b.update_time <= cutoff
-        ][:limit]
+        cutoff = _now() - min_age
+        return [b.id for b in self.rows.values() if b.status in _UNSETTLED and b.update_time <= cutoff][:limit]
 
     @asynccontextmanager
     async def locked_unsettled(self, booking_id: uuid.UUID) -> AsyncIterator[Any]:
         found = self.rows.get(booking_id)
-        if found is None or found.status not in (BookingStatus.PENDING, BookingStatus.CANCELLING):
+        if found is None or found.status not in _UNSETTLED:
             yield None
             return
         store = self
@@ -123,15 +168,77 @@ class FakeStore:
                 self.booking = updated
                 return updated
 
+            async def settle(self, settlement: Settlement) -> Booking:
+                updated = store._settle(settlement)
+                assert updated is not None
+                self.booking = updated
+                return updated
+
         yield Locked(found)
+
+    # The sweeps (sweep_repository).
+
+    async def start_expiring(self, limit: int) -> list[tuple[uuid.UUID, float]]:
+        now = _now()
+        due = sorted(
+            (
+                b
+                for b in self.rows.values()
+                if b.status is BookingStatus.HELD and b.expire_time and b.expire_time <= now
+            ),
+            key=lambda b: b.expire_time or now,
+        )[:limit]
+        for b in due:
+            self._write(b, status=BookingStatus.EXPIRING)
+        return [(b.id, (now - (b.expire_time or now)).total_seconds()) for b in due]
+
+    async def finish_expiring(self, booking_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        moved = [await self.transition(b, [BookingStatus.EXPIRING], BookingStatus.EXPIRED) for b in booking_ids]
+        return [b.id for b in moved if b is not None]
+
+    async def latest_cancel_time(self) -> datetime | None:
+        return max((t for t, _ in self.cancelled.values()), default=None)
+
+    async def record_cancelled(self, events: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+        for event_id, cancel_time in events:
+            self.cancelled.setdefault(event_id, (cancel_time, None))
+
+    async def open_cancelled(self) -> list[uuid.UUID]:
+        return [e for e, (_, done) in sorted(self.cancelled.items(), key=lambda kv: (kv[1][0], kv[0])) if done is None]
+
+    async def cancel_chunk(self, event_id: uuid.UUID, limit: int) -> int:
+        chunk = [
+            b
+            for b in self.rows.values()
+            if b.event_id == event_id and b.status in (BookingStatus.CONFIRMED, BookingStatus.HELD)
+        ][:limit]
+        for b in chunk:
+            self._write(b, status=BookingStatus.CANCELLED, cancel_reason=CancelReason.EVENT_CANCELLED)
+        return len(chunk)
+
+    async def finish_cancelled(self, event_id: uuid.UUID) -> bool:
+        cancel_time, done = self.cancelled[event_id]
+        busy = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.HELD)
+        if done is not None or any(b.event_id == event_id and b.status in busy for b in self.rows.values()):
+            return False
+        self.cancelled[event_id] = (cancel_time, _now())
+        return True
+
+
+# What the fake event service records for a booking id: its answer, event and seats.
+Record = tuple[SeatAnswer, uuid.UUID | None, int]
 
 
 class FakeSeats:
-    """The event service: seats per event, a record per booking id, and an on/off switch."""
+    """The event service: seats per event, sales windows, cancellations, a record per booking
+    id, and an on/off switch."""
 
     def __init__(self, seats: dict[uuid.UUID, int]) -> None:
         self.available = dict(seats)
-        self.records: dict[uuid.UUID, tuple[SeatOutcome, uuid.UUID | None, int]] = {}
+        self.records: dict[uuid.UUID, Record] = {}
+        # event id -> sales start time (RFC 3339), for events not on sale yet.
+        self.not_on_sale: dict[uuid.UUID, str] = {}
+        self.cancelled: dict[uuid.UUID, datetime] = {}
         self.up = True
         self.calls: list[str] = []
         self.batches: list[int] = []
@@ -141,24 +248,29 @@ class FakeSeats:
         if not self.up:
             raise SeatsUnavailable("down")
 
-    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatOutcome | SeatsRejected]:
+    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatAnswer | SeatsRejected]:
         self._check("reserve")
         self.batches.append(len(bookings))
         return [self.reserve_one(b.id, b.event_id, b.seats) for b in bookings]
 
-    def reserve_one(self, booking_id: uuid.UUID, event_id: uuid.UUID, seats: int) -> SeatOutcome:
+    def reserve_one(self, booking_id: uuid.UUID, event_id: uuid.UUID, seats: int) -> SeatAnswer:
         if booking_id in self.records:
             return self.records[booking_id][0]
         if event_id not in self.available:
             return SeatOutcome.EVENT_NOT_FOUND
-        if self.available[event_id] < seats:
-            self.records[booking_id] = (SeatOutcome.SOLD_OUT, event_id, seats)
-            return SeatOutcome.SOLD_OUT
-        self.available[event_id] -= seats
-        self.records[booking_id] = (SeatOutcome.RESERVED, event_id, seats)
-        return SeatOutcome.RESERVED
+        answer: SeatAnswer = SeatOutcome.RESERVED
+        if event_id in self.cancelled:
+            answer = Refused(RejectReason.EVENT_CANCELLED)
+        elif event_id in self.not_on_sale:
+            answer = Refused(RejectReason.SALES_NOT_STARTED, {"sales_start_time": self.not_on_sale[event_id]})
+        elif self.available[event_id] < seats:
+            answer = SeatOutcome.SOLD_OUT
+        else:
+            self.available[event_id] -= seats
+        self.records[booking_id] = (answer, event_id, seats)
+        return answer
 
-    async def release(self, booking_id: uuid.UUID) -> SeatOutcome:
+    async def release(self, booking_id: uuid.UUID) -> SeatAnswer:
         self._check("release")
         state, event_id, seats = self.records.get(booking_id, (SeatOutcome.NONE, None, 0))
         if state is SeatOutcome.RESERVED and event_id is not None:
@@ -168,6 +280,18 @@ class FakeSeats:
             return SeatOutcome.RELEASED
         return state
 
-    async def lookup(self, booking_id: uuid.UUID) -> SeatOutcome:
+    async def lookup(self, booking_id: uuid.UUID) -> SeatAnswer:
         self._check("lookup")
         return self.records.get(booking_id, (SeatOutcome.NONE, None, 0))[0]
+
+    def cancel_event(self, event_id: uuid.UUID) -> None:
+        """CancelEvent: every seat back, reservations released for the event's cancellation."""
+        self.cancelled[event_id] = _now()
+        for booking_id, (state, event, seats) in list(self.records.items()):
+            if event == event_id and state is SeatOutcome.RESERVED:
+                self.available[event_id] += seats
+                self.records[booking_id] = (Refused(RejectReason.EVENT_CANCELLED), event, seats)
+
+    async def cancelled_events(self, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
+        self._check("cancelled_events")
+        return sorted((e, t) for e, t in self.cancelled.items() if after is None or t >= after)

@@ -1,6 +1,10 @@
 """gRPC adapter: `ticketflow.booking.v1.BookingService` on top of the use cases.
 
-Every method needs a bearer token in the `authorization` metadata (`access.grpc_user`)."""
+Every method needs a bearer token in the `authorization` metadata (`access.grpc_user`):
+UNAUTHENTICATED without one. Who may do what is the service's rule: CreateBooking for the
+caller (another user: admins only), ConfirmBooking, GetBooking and CancelBooking on the
+caller's own bookings (any booking: admins; anyone else's reads as BOOKING_NOT_FOUND),
+ListUserBookings of "me" (another user's: admins only)."""
 
 from __future__ import annotations
 
@@ -27,9 +31,19 @@ def servicer(service: BookingService, access: Access, metrics: Metrics) -> pb_gr
             self, request: pb.CreateBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
         ) -> pb.Booking:
             booking = await service.create_booking(
-                access.grpc_user(context), request.event_id, request.user_id, request.seats, request.idempotency_key
+                access.grpc_user(context),
+                request.event_id,
+                request.user_id,
+                request.seats,
+                request.idempotency_key,
+                request.hold,
             )
             return booking_message(booking)
+
+        async def ConfirmBooking(
+            self, request: pb.ConfirmBookingRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.Booking:
+            return booking_message(await service.confirm_booking(access.grpc_user(context), request.booking_id))
 
         async def GetBooking(
             self, request: pb.GetBookingRequest, context: grpc.aio.ServicerContext[Any, Any]

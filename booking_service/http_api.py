@@ -1,14 +1,21 @@
 """REST adapter: the booking routes, in the proto3 JSON mapping (as gRPC-Gateway serves them).
 
-Every route needs a bearer token (`access.user`); whose bookings a caller may see or change
-is the service's rule (owner or admin).
+Every route needs a bearer token (`access.user`): 401 without one. Whose bookings a caller
+may see or change is the service's rule: the owner's or an admin's; anyone else's answers 404
+BOOKING_NOT_FOUND, with nothing written.
 
 POST   /bookings                      CreateBooking -> 201, Location: /bookings/{id}
-                                      (Idempotency-Key header: retries book once)
-GET    /bookings/{bookingId}          GetBooking
-DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED booking
+                                      (Idempotency-Key header: retries book once;
+                                      "hold": true -> HELD until expireTime); for the caller,
+                                      or (admins only) for the body's userId
+POST   /bookings/{bookingId}:confirm  ConfirmBooking: HELD -> CONFIRMED, idempotent; owner or
+                                      admin (an Idempotency-Key header is accepted and needs
+                                      nothing more: confirming is idempotent by itself)
+GET    /bookings/{bookingId}          GetBooking; owner or admin
+DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED booking (a HELD
+                                      one is released); owner or admin
 GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken);
-                                      userId `me` is the caller
+                                      userId `me` is the caller; another user's: admins only
 """
 
 from __future__ import annotations
@@ -38,8 +45,18 @@ def blueprint(service: BookingService, access: Access) -> Blueprint:
         user = caller()
         body = parse_body(await read_body(), pb.CreateBookingRequest)
         key = idempotency_key(body.idempotency_key)
-        booking = await service.create_booking(user, body.event_id, body.user_id, body.seats, key)
+        booking = await service.create_booking(user, body.event_id, body.user_id, body.seats, key, body.hold)
         return json_response(to_dict(booking_message(booking)), 201, {"Location": f"/bookings/{booking.id}"})
+
+    @routes.post("/bookings/<booking_id>:confirm")
+    async def confirm_booking(booking_id: str) -> Response:
+        user = caller()
+        # The body, if any, is a ConfirmBookingRequest whose bookingId is the path's.
+        if (raw := await read_body()).strip():
+            body = parse_body(raw, pb.ConfirmBookingRequest)
+            if body.booking_id and body.booking_id != booking_id:
+                raise InvalidArgument("booking_id", "differs from the path's booking id")
+        return json_response(to_dict(booking_message(await service.confirm_booking(user, booking_id))))
 
     @routes.get("/bookings/<booking_id>")
     async def get_booking(booking_id: str) -> Response:

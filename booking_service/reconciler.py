@@ -1,19 +1,21 @@
-"""Settles bookings that their request left unsettled (the event service was down, or the
-process died between two steps), so that no booking stays PENDING for good and no seat is
-held without a CONFIRMED booking.
+"""Settles bookings that their request (or the hold sweeper) left unsettled (the event service
+was down, or the process died between two steps), so that no booking stays PENDING,
+CANCELLING or EXPIRING for good and no seat is held without a CONFIRMED or HELD booking.
 
 Each round leases the unsettled bookings older than `min_age` (other replicas skip leased
 ones), then settles each under its row lock, which keeps requests from confirming a booking
 while its seats are being released:
-- PENDING: ask the event service what it holds for the booking id. RESERVED -> CONFIRMED;
-  SOLD_OUT / RELEASED -> REJECTED. Nothing -> ReleaseSeats(booking id), which records the id
-  as released so a reservation still on its way is refused, then REJECTED (ABANDONED).
+- PENDING: ask the event service what it holds for the booking id. RESERVED -> CONFIRMED
+  (HELD for a hold; CANCELLED if its event is listed cancelled, as in the request's own
+  settlement); SOLD_OUT / RELEASED / refused -> REJECTED. Nothing -> ReleaseSeats(booking
+  id), which records the id as released so a reservation still on its way is refused, then
+  REJECTED (ABANDONED).
 - CANCELLING: ReleaseSeats (idempotent), then CANCELLED.
+- EXPIRING: ReleaseSeats (idempotent), then EXPIRED.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -21,7 +23,15 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Protocol
 
-from booking_service.domain import Booking, BookingStatus, RejectReason, SeatOutcome, SeatsUnavailable, settled_status
+from booking_service.domain import (
+    Booking,
+    BookingStatus,
+    RejectReason,
+    SeatsRejected,
+    SeatsUnavailable,
+    Settlement,
+    settlement,
+)
 from booking_service.service import Seats
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,7 @@ class LockedBooking(Protocol):
     booking: Booking
 
     async def transition(self, to: BookingStatus, reason: RejectReason | None = None) -> Booking: ...
+    async def settle(self, settlement: Settlement) -> Booking: ...
 
 
 class UnsettledStore(Protocol):
@@ -76,35 +87,23 @@ class Reconciler:
 
     async def _settle(self, locked: LockedBooking) -> bool:
         booking = locked.booking
-        if booking.status is BookingStatus.CANCELLING:
+        finished = {BookingStatus.CANCELLING: BookingStatus.CANCELLED, BookingStatus.EXPIRING: BookingStatus.EXPIRED}
+        if booking.status in finished:
             await self._seats.release(booking.id)
-            await locked.transition(BookingStatus.CANCELLED)
-            self._record(booking.id, "CANCELLED")
+            await locked.transition(finished[booking.status])
+            self._record(booking.id, finished[booking.status].value)
             return True
-        held = await self._seats.lookup(booking.id)
-        settled = settled_status(held)
+        settled = settlement(booking, await self._seats.lookup(booking.id))
         if settled is None:
             # Nothing held: release the id, which also blocks a reservation still in flight
             # (or releases one that landed after the lookup).
-            held = await self._seats.release(booking.id)
-            assert held is SeatOutcome.RELEASED or held is SeatOutcome.SOLD_OUT, held
-            settled = settled_status(held)
-            assert settled is not None
-        status, reason = settled
-        await locked.transition(status, reason)
-        self._record(booking.id, reason.value if reason else status.value)
+            settled = settlement(booking, await self._seats.release(booking.id))
+            if settled is None:
+                raise SeatsRejected(f"ReleaseSeats of booking {booking.id} answered with nothing released")
+        done = await locked.settle(settled)
+        self._record(booking.id, done.reject_reason.value if done.reject_reason else done.status.value)
         return True
 
     def _record(self, booking_id: uuid.UUID, result: str) -> None:
         log.info("reconciler settled booking %s: %s", booking_id, result)
         self._on_settled(result)
-
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconciler round failed")
-            await asyncio.sleep(self.interval.total_seconds())

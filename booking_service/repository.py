@@ -9,11 +9,14 @@ by row, so only that row's request fails.
 Status changes are conditional updates (`... WHERE status = ANY(from)`), so two actors
 settling the same booking cannot both win: the loser gets no row back and re-reads. The
 reconciler additionally works on a booking under its row lock (`locked_unsettled`), so a
-request cannot confirm a booking whose seats the reconciler is releasing.
+request cannot confirm a booking whose seats the reconciler is releasing. Confirming a hold
+and its expiry (`sweep_repository`) are such conditional updates too: exactly one moves it
+out of HELD. Every time that decides (a hold's expire_time) is the database's clock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
@@ -29,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from booking_service.domain import (
     Booking,
     BookingStatus,
+    CancelReason,
     NewBooking,
     RejectReason,
     Settlement,
@@ -41,9 +45,13 @@ log = logging.getLogger(__name__)
 # Errors of one row (or of two concurrent batches meeting on a row): redo the batch row by row.
 _ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.DeadlockDetected)
 
-_COLUMNS = (
-    "id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash, create_time, update_time"
+_NAMES = (
+    *("id", "user_id", "event_id", "seats", "status", "reject_reason", "idempotency_key", "request_hash"),
+    *("create_time", "update_time", "hold", "expire_time", "cancel_reason", "reject_metadata"),
 )
+_COLUMNS = ", ".join(_NAMES)
+# The same, of the table aliased `b`.
+B_COLUMNS = ", ".join(f"b.{name}" for name in _NAMES)
 
 # The per-user cap is decided under a transaction-scoped advisory lock per (user, event),
 # taken in a fixed order so that concurrent batches (of any replica) cannot deadlock: then
@@ -60,31 +68,66 @@ HELD = """
 SELECT user_id, event_id, sum(seats)::integer AS seats
   FROM bookings
  WHERE (user_id, event_id) IN (SELECT * FROM unnest(%(user_ids)s::text[], %(event_ids)s::uuid[]))
-   AND status IN ('PENDING', 'CONFIRMED', 'CANCELLING')
+   AND status IN ('PENDING', 'CONFIRMED', 'CANCELLING', 'HELD', 'EXPIRING')
  GROUP BY user_id, event_id
 """
 
 # New bookings, many in one statement: PENDING, or REJECTED (USER_LIMIT_REACHED) for those
-# over the cap. A row whose (user, idempotency key) is taken (earlier, or by an earlier row
-# of the same statement) is not inserted. Rows come back by id.
+# over the cap. A hold runs out HOLD_TTL_SECONDS after this statement, by the database's
+# clock. A row whose (user, idempotency key) is taken (earlier, or by an earlier row of the
+# same statement) is not inserted. Rows come back by id.
 INSERT_NEW = f"""
-INSERT INTO bookings (id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash)
-SELECT id, user_id, event_id, seats, status, reason, idempotency_key, request_hash
+INSERT INTO bookings (id, user_id, event_id, seats, status, reject_reason, idempotency_key, request_hash,
+                      hold, expire_time)
+SELECT id, user_id, event_id, seats, status, reason, idempotency_key, request_hash,
+       hold, CASE WHEN hold THEN now() + %(hold_ttl)s::interval END
   FROM unnest(%(ids)s::uuid[], %(user_ids)s::text[], %(event_ids)s::uuid[], %(seats)s::integer[],
-              %(statuses)s::text[], %(reasons)s::text[], %(keys)s::text[], %(hashes)s::bytea[])
-       AS t(id, user_id, event_id, seats, status, reason, idempotency_key, request_hash)
+              %(statuses)s::text[], %(reasons)s::text[], %(keys)s::text[], %(hashes)s::bytea[],
+              %(holds)s::boolean[])
+       AS t(id, user_id, event_id, seats, status, reason, idempotency_key, request_hash, hold)
 ON CONFLICT (user_id, idempotency_key) DO NOTHING
 RETURNING {_COLUMNS}
 """
 
-# Many PENDING bookings settled in one statement, each only if it is still PENDING.
-SETTLE = """
+# Many PENDING bookings settled in one statement, each only if it is still PENDING. A booking
+# of an event listed in cancelled_events never becomes CONFIRMED or HELD: the event service
+# gave its seats back when the event was cancelled, so it becomes CANCELLED (EVENT_CANCELLED).
+# (An event listed after this statement's snapshot finds the booking PENDING or CONFIRMED in
+# its final check, and sweeps it: see sweep_repository.)
+SETTLE = f"""
+WITH v AS (
+    SELECT t.id, t.status, t.reason, t.metadata::jsonb AS metadata,
+           t.status IN ('CONFIRMED', 'HELD') AND EXISTS (
+               SELECT FROM bookings AS x JOIN cancelled_events AS c USING (event_id) WHERE x.id = t.id
+           ) AS event_cancelled
+      FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(reasons)s::text[], %(metadata)s::text[])
+           AS t(id, status, reason, metadata)
+)
 UPDATE bookings AS b
-   SET status = v.status, reject_reason = v.reason, update_time = now(), lease_until = NULL
-  FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(reasons)s::text[]) AS v(id, status, reason)
+   SET status = CASE WHEN v.event_cancelled THEN 'CANCELLED' ELSE v.status END,
+       cancel_reason = CASE WHEN v.event_cancelled THEN 'EVENT_CANCELLED' END,
+       reject_reason = v.reason, reject_metadata = v.metadata, update_time = now(), lease_until = NULL
+  FROM v
  WHERE b.id = v.id AND b.status = 'PENDING'
-RETURNING b.id, b.user_id, b.event_id, b.seats, b.status, b.reject_reason, b.idempotency_key,
-          b.request_hash, b.create_time, b.update_time
+RETURNING {B_COLUMNS}
+"""
+
+# A hold confirmed: only while HELD, before its expire_time and while its event is not known
+# cancelled. The hold sweeper's UPDATE also requires HELD, and both lock the row: exactly one
+# of them moves it.
+CONFIRM = f"""
+UPDATE bookings AS b
+   SET status = 'CONFIRMED', update_time = now()
+ WHERE id = %(id)s AND status = 'HELD' AND expire_time > now()
+   AND NOT EXISTS (SELECT FROM cancelled_events AS c WHERE c.event_id = b.event_id)
+RETURNING {_COLUMNS}
+"""
+
+# Why a confirm moved nothing: the booking as it is, with the facts the confirm decided on.
+CONFIRM_STATE = f"""
+SELECT {_COLUMNS}, coalesce(expire_time <= now(), false) AS expired,
+       EXISTS (SELECT FROM cancelled_events AS c WHERE c.event_id = b.event_id) AS event_cancelled
+  FROM bookings AS b WHERE id = %(id)s
 """
 
 SELECT_BY_ID = f"SELECT {_COLUMNS} FROM bookings WHERE id = %(id)s"
@@ -118,7 +161,7 @@ LEASE_UNSETTLED = """
 UPDATE bookings SET lease_until = now() + %(lease)s
  WHERE id IN (
      SELECT id FROM bookings
-      WHERE status IN ('PENDING', 'CANCELLING')
+      WHERE status IN ('PENDING', 'CANCELLING', 'EXPIRING')
         AND update_time < now() - %(min_age)s
         AND (lease_until IS NULL OR lease_until < now())
       ORDER BY update_time
@@ -129,7 +172,7 @@ RETURNING id
 
 LOCK_UNSETTLED = f"""
 SELECT {_COLUMNS} FROM bookings
- WHERE id = %(id)s AND status IN ('PENDING', 'CANCELLING')
+ WHERE id = %(id)s AND status IN ('PENDING', 'CANCELLING', 'EXPIRING')
    FOR UPDATE SKIP LOCKED
 """
 
@@ -146,6 +189,10 @@ def _booking(row: dict[str, Any]) -> Booking:
         request_hash=bytes(row["request_hash"]) if row["request_hash"] is not None else None,
         create_time=row["create_time"],
         update_time=row["update_time"],
+        hold=row["hold"],
+        expire_time=row["expire_time"],
+        cancel_reason=CancelReason(row["cancel_reason"]) if row["cancel_reason"] else None,
+        reject_metadata=row["reject_metadata"],
     )
 
 
@@ -167,14 +214,16 @@ def _insert_params(news: Sequence[NewBooking], allowed: Sequence[bool]) -> dict[
         "reasons": [None if ok else refused for ok in allowed],
         "keys": [n.idempotency_key for n in news],
         "hashes": [n.request_hash for n in news],
+        "holds": [n.hold for n in news],
     }
 
 
 def _settle_params(settlements: Sequence[Settlement]) -> dict[str, Any]:
     return {
-        "ids": [booking_id for booking_id, _, _ in settlements],
-        "statuses": [status.value for _, status, _ in settlements],
-        "reasons": [reason.value if reason else None for _, _, reason in settlements],
+        "ids": [s.booking_id for s in settlements],
+        "statuses": [s.status.value for s in settlements],
+        "reasons": [s.reason.value if s.reason else None for s in settlements],
+        "metadata": [json.dumps(dict(s.metadata)) if s.metadata else None for s in settlements],
     }
 
 
@@ -203,26 +252,38 @@ class LockedBooking:
         self.booking = updated
         return updated
 
+    async def settle(self, settlement: Settlement) -> Booking:
+        """Settles the PENDING booking as `settle` does (a cancelled event's booking included)."""
+        updated = await _one(self._conn, SETTLE, _settle_params([settlement]))
+        assert updated is not None, "the row is locked: it is still PENDING"
+        self.booking = updated
+        return updated
+
 
 class BookingRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | Failed | None]:
+    async def insert_pending(
+        self, news: Sequence[NewBooking], user_limit: int, hold_ttl: timedelta = timedelta(minutes=10)
+    ) -> list[Booking | Failed | None]:
         """Records the requests, in one transaction: PENDING, or REJECTED (USER_LIMIT_REACHED)
-        when it would take its user past `user_limit` seats of the event. Per request, in
-        order: its new booking, None when its user's idempotency key is taken, or `Failed`
-        when its own row was refused."""
+        when it would take its user past `user_limit` seats of the event (holds count). A hold
+        gets its expire_time, `hold_ttl` from now. Per request, in order: its new booking,
+        None when its user's idempotency key is taken, or `Failed` when its own row was
+        refused."""
         try:
-            inserted = await self._insert(news, user_limit)
+            inserted = await self._insert(news, user_limit, hold_ttl)
         except _ROW_ERRORS as error:
             if len(news) == 1:
                 return [Failed(error)]
             log.warning("batch insert of %d redone row by row: %r", len(news), error)
-            return [(await self.insert_pending([new], user_limit))[0] for new in news]
+            return [(await self.insert_pending([new], user_limit, hold_ttl))[0] for new in news]
         return [inserted.get(new.id) for new in news]
 
-    async def _insert(self, news: Sequence[NewBooking], user_limit: int) -> dict[uuid.UUID, Booking]:
+    async def _insert(
+        self, news: Sequence[NewBooking], user_limit: int, hold_ttl: timedelta
+    ) -> dict[uuid.UUID, Booking]:
         pairs = {"user_ids": [n.user_id for n in news], "event_ids": [n.event_id for n in news]}
         # Pipelined: BEGIN, the locks and the read travel together, then the INSERT and COMMIT.
         async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
@@ -231,7 +292,7 @@ class BookingRepository:
             await cursor.execute(HELD, pairs)
             held = {(row["user_id"], row["event_id"]): row["seats"] for row in await cursor.fetchall()}
             allowed = within_user_limit(held, news, user_limit)
-            await cursor.execute(INSERT_NEW, _insert_params(news, allowed))
+            await cursor.execute(INSERT_NEW, _insert_params(news, allowed) | {"hold_ttl": hold_ttl})
             return {row["id"]: _booking(row) for row in await cursor.fetchall()}
 
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
@@ -242,7 +303,7 @@ class BookingRepository:
             return await self._many(SETTLE, _settle_params(settlements))
         except _ROW_ERRORS as error:
             if len(settlements) == 1:
-                log.warning("settlement of booking %s failed: %r", settlements[0][0], error)
+                log.warning("settlement of booking %s failed: %r", settlements[0].booking_id, error)
                 return {}
             log.warning("batch settlement of %d redone row by row: %r", len(settlements), error)
             settled: dict[uuid.UUID, Booking] = {}
@@ -259,6 +320,20 @@ class BookingRepository:
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         async with self._pool.connection() as conn:
             return await _one(conn, SELECT_BY_ID, {"id": booking_id})
+
+    async def confirm(self, booking_id: uuid.UUID) -> tuple[Booking | None, bool, bool]:
+        """Confirms the hold if it is HELD, unexpired and of an event not known cancelled:
+        (the CONFIRMED booking, False, False). Else (the booking as it is, or None, whether
+        its hold has run out, whether its event is known cancelled)."""
+        async with self._pool.connection() as conn:
+            if (confirmed := await _one(conn, CONFIRM, {"id": booking_id})) is not None:
+                return confirmed, False, False
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(CONFIRM_STATE, {"id": booking_id})
+            row = await cursor.fetchone()
+        if row is None:
+            return None, False, False
+        return _booking(row), bool(row["expired"]), bool(row["event_cancelled"])
 
     async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]:
         """The bookings of these (user id, idempotency key) pairs, by pair."""

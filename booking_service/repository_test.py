@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason, request_hash
+from booking_service.domain import Booking, BookingStatus, NewBooking, RejectReason, Settlement, request_hash
 from booking_service.repository import BookingRepository
 from service_runtime.batching import Failed
 
@@ -73,7 +73,7 @@ async def test_settlements_apply_only_to_pending_bookings(repo: BookingRepositor
     await repo.insert_pending(news, LIMIT)
     # One was settled by someone else first (say, the reconciler).
     await repo.transition(news[0].id, [BookingStatus.PENDING], BookingStatus.REJECTED, RejectReason.ABANDONED)
-    settlements = [(n.id, BookingStatus.CONFIRMED, None) for n in news]
+    settlements = [Settlement(n.id, BookingStatus.CONFIRMED) for n in news]
     settled = await repo.settle([*settlements, settlements[1]])  # and a duplicate
     assert set(settled) == {n.id for n in news[1:]}
     assert all(b.status is BookingStatus.CONFIRMED for b in settled.values())
@@ -179,7 +179,7 @@ async def test_racing_batches_never_take_a_user_past_the_cap(repo: BookingReposi
 async def test_only_seats_still_held_count_against_the_cap(repo: BookingRepository) -> None:
     first, second = await repo.insert_pending([_new(seats=2), _new(seats=2)], 4)
     assert isinstance(first, Booking) and isinstance(second, Booking)
-    await repo.settle([(first.id, BookingStatus.REJECTED, RejectReason.SOLD_OUT)])
+    await repo.settle([Settlement(first.id, BookingStatus.REJECTED, RejectReason.SOLD_OUT)])
     [third] = await repo.insert_pending([_new(seats=2)], 4)
     [fourth] = await repo.insert_pending([_new(seats=1)], 4)
     assert isinstance(third, Booking) and third.status is BookingStatus.PENDING

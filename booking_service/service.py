@@ -6,11 +6,17 @@ requests at once (`_create_batch`, the service's one batching layer):
 1. record each request PENDING: one INSERT for the batch; a retry finds its key's booking;
 2. reserve the seats of every PENDING booking: one ReserveSeatsBatch call, idempotent by
    booking id, each booking answered on its own;
-3. settle each booking by its answer: one UPDATE for the batch, CONFIRMED or REJECTED.
+3. settle each booking by its answer: one UPDATE for the batch, CONFIRMED (HELD for a hold,
+   until its expire_time) or REJECTED.
 
 A lone request is a batch of one and waits for nothing; under load, requests that arrive while
 a batch runs form the next one. The batch runs in a task of its own, so a client that hangs up
 cannot cancel it half-way; if the process dies in between, the reconciler settles the booking.
+
+A hold is then confirmed (`confirm_booking`) or cancelled by its owner, or expired by the
+hold sweeper (`holds`); the bookings of a cancelled event are cancelled by the
+`event_cancellation` follower. Who may do what: every use case takes the caller; a booking
+is its owner's and the admins' business, and does not exist for anyone else.
 """
 
 from __future__ import annotations
@@ -23,27 +29,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from booking_service.domain import (
-    Booking,
+from booking_service.answers import (
     BookingNotFound,
-    BookingStatus,
     EventServiceUnavailable,
     IdempotencyKeyReused,
+    NotConfirmable,
+    check_cancellable,
+    check_same_request,
+    confirm_outcome,
+    outcome,
+)
+from booking_service.domain import (
+    Booking,
+    BookingStatus,
     Limits,
     NewBooking,
     RejectReason,
-    SeatOutcome,
+    SeatAnswer,
     SeatsRejected,
     SeatsUnavailable,
     Settlement,
     bookings_owner,
-    check_cancellable,
-    check_same_request,
     may_see,
     new_booking,
-    outcome,
     parse_booking_id,
-    settled_status,
+    settlement,
 )
 from service_runtime.auth.principal import Principal
 from service_runtime.batching import Batcher, Failed
@@ -53,10 +63,13 @@ from service_runtime.validation import decode_position, encode_position, page_si
 
 
 class Store(Protocol):
-    async def insert_pending(self, news: Sequence[NewBooking], user_limit: int) -> list[Booking | Failed | None]: ...
+    async def insert_pending(
+        self, news: Sequence[NewBooking], user_limit: int, hold_ttl: timedelta
+    ) -> list[Booking | Failed | None]: ...
     async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]: ...
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]: ...
     async def get(self, booking_id: uuid.UUID) -> Booking | None: ...
+    async def confirm(self, booking_id: uuid.UUID) -> tuple[Booking | None, bool, bool]: ...
     async def transition(
         self, booking_id: uuid.UUID, frm: Sequence[BookingStatus], to: BookingStatus, reason: RejectReason | None = None
     ) -> Booking | None: ...
@@ -68,9 +81,9 @@ class Store(Protocol):
 class Seats(Protocol):
     """The event service. Every method raises SeatsUnavailable when it cannot be reached."""
 
-    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatOutcome | SeatsRejected]: ...
-    async def release(self, booking_id: uuid.UUID) -> SeatOutcome: ...
-    async def lookup(self, booking_id: uuid.UUID) -> SeatOutcome: ...
+    async def reserve(self, bookings: Sequence[Booking]) -> list[SeatAnswer | SeatsRejected]: ...
+    async def release(self, booking_id: uuid.UUID) -> SeatAnswer: ...
+    async def lookup(self, booking_id: uuid.UUID) -> SeatAnswer: ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class BookingService:
         *,
         batching: Batching = Batching(),
         retry_after: timedelta = timedelta(seconds=5),
+        hold_ttl: timedelta = timedelta(minutes=10),
         faults: Faults | None = None,
         on_outcome: Callable[[str], None] = lambda outcome: None,
         on_batch: Callable[[int], None] = lambda size: None,
@@ -107,6 +121,7 @@ class BookingService:
         self.limits = limits
         self._tasks = tasks
         self._retry_after = max(1, int(retry_after.total_seconds()))
+        self._hold_ttl = hold_ttl
         self._faults = faults or Faults()
         self._on_outcome = on_outcome
         self._creates: Batcher[None, NewBooking, Booking] = Batcher(
@@ -114,13 +129,14 @@ class BookingService:
         )
 
     async def create_booking(
-        self, caller: Principal, event_id: str, user_id: str, seats: int, idempotency_key: str
+        self, caller: Principal, event_id: str, user_id: str, seats: int, idempotency_key: str, hold: bool = False
     ) -> Booking:
         """Books the seats for `user_id` (the caller when empty; another user only for an
-        admin); returns the CONFIRMED booking, or raises SoldOut, EventNotFound,
+        admin); returns the CONFIRMED booking (HELD until its expire_time for a hold), or
+        raises SoldOut, EventNotFound, SalesNotStarted, SalesEnded, EventCancelled,
         UserLimitReached, BookingAbandoned, IdempotencyKeyReused or EventServiceUnavailable.
         A retry with the same idempotency key gets the same answer without booking again."""
-        new = new_booking(caller, event_id, user_id, seats, idempotency_key, self.limits)
+        new = new_booking(caller, event_id, user_id, seats, idempotency_key, self.limits, hold)
         try:
             booking = await self._creates.submit(None, new)
         except EventServiceUnavailable:
@@ -151,7 +167,7 @@ class BookingService:
     async def _record(self, news: list[NewBooking]) -> list[Booking | Failed]:
         """Step 1: each request's booking, new (PENDING) or, for a retried idempotency key,
         the one recorded first (whatever its status), provided the retry repeats its request."""
-        inserted = await self._store.insert_pending(news, self.limits.max_seats_per_user_per_event)
+        inserted = await self._store.insert_pending(news, self.limits.max_seats_per_user_per_event, self._hold_ttl)
         taken = [(new.user_id, new.idempotency_key) for new, row in zip(news, inserted, strict=True) if row is None]
         existing = await self._store.get_by_keys([(user, key) for user, key in taken if key]) if taken else {}
         recorded: list[Booking | Failed] = []
@@ -169,20 +185,20 @@ class BookingService:
         return recorded
 
     async def _settle(
-        self, pending: list[Booking], answers: list[SeatOutcome | SeatsRejected]
+        self, pending: list[Booking], answers: list[SeatAnswer | SeatsRejected]
     ) -> dict[uuid.UUID, Booking | Failed]:
         """Step 3: each PENDING booking moved to what the event service answered for it."""
         finals: dict[uuid.UUID, Booking | Failed] = {}
         settlements: list[Settlement] = []
         for booking, answer in zip(pending, answers, strict=True):
-            settled = None if isinstance(answer, SeatsRejected) else settled_status(answer)
+            settled = None if isinstance(answer, SeatsRejected) else settlement(booking, answer)
             if settled is None:
                 refusal = answer if isinstance(answer, SeatsRejected) else SeatsRejected(f"ReserveSeats: {answer}")
                 finals[booking.id] = Failed(refusal)
             else:
-                settlements.append((booking.id, *settled))
+                settlements.append(settled)
         moved = await self._store.settle(settlements) if settlements else {}
-        for booking_id, _, _ in settlements:
+        for booking_id in (s.booking_id for s in settlements):
             # Not moved by us: a concurrent retry or the reconciler settled it first.
             finals[booking_id] = moved.get(booking_id) or await self._get(booking_id)
         return finals
@@ -204,18 +220,39 @@ class BookingService:
             next_token = encode_position(bookings[-1].create_time, bookings[-1].id)
         return BookingPage(bookings, next_token)
 
+    async def confirm_booking(self, caller: Principal, booking_id: str) -> Booking:
+        """HELD -> CONFIRMED while the hold runs (by the database's clock) and its event is not
+        known cancelled; exactly one of this and the hold's expiry wins. A CONFIRMED booking is
+        returned as it is (confirming is idempotent); else HoldExpired, EventCancelled or
+        NotConfirmable. Its owner's or an admin's to do; BookingNotFound for anyone else,
+        with nothing written."""
+        booking = await self._visible(caller, parse_booking_id(booking_id))
+        # Another round only when the booking became HELD between the update and the re-read.
+        for _ in range(3):
+            found, expired, event_cancelled = await self._store.confirm(booking.id)
+            if found is None:
+                raise BookingNotFound(booking.id)
+            booking = found
+            answer = confirm_outcome(booking, expired, event_cancelled)
+            if answer is not None:
+                return answer
+        raise NotConfirmable(booking)
+
     async def cancel_booking(self, caller: Principal, booking_id: str) -> Booking:
-        """CONFIRMED -> CANCELLING -> (seats given back) -> CANCELLED, exactly once however
-        many cancels race; a cancelled booking is returned as it is. Its owner's or an
-        admin's to do; BookingNotFound for anyone else."""
+        """CONFIRMED or HELD -> CANCELLING -> (seats given back) -> CANCELLED, exactly once
+        however many cancels race; a CANCELLED, EXPIRING or EXPIRED booking is returned as it
+        is (its seats are back, or on their way). Its owner's or an admin's to do;
+        BookingNotFound for anyone else."""
         booking = await self._visible(caller, parse_booking_id(booking_id))
         return await self._tasks.run(self._cancel(booking.id))
 
     async def _cancel(self, booking_id: uuid.UUID) -> Booking:
-        booking = await self._store.transition(booking_id, [BookingStatus.CONFIRMED], BookingStatus.CANCELLING)
+        booking = await self._store.transition(
+            booking_id, [BookingStatus.CONFIRMED, BookingStatus.HELD], BookingStatus.CANCELLING
+        )
         if booking is None:
             booking = await self._get(booking_id)
-            if booking.status is BookingStatus.CANCELLED:
+            if booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRING, BookingStatus.EXPIRED):
                 return booking
             check_cancellable(booking)
         # CANCELLING: ours, or one a concurrent cancel (or a crash) left half-way.

@@ -38,4 +38,11 @@ def test_errors_name_the_field(body: bytes, field: str) -> None:
 
 
 def test_responses_print_every_field_in_camel_case() -> None:
-    assert to_dict(pb.Event(id="e")) == {"id": "e", "name": "", "totalSeats": 0, "availableSeats": 0}
+    # Enums print by name, the zero value included; unset messages (timestamps) are left out.
+    assert to_dict(pb.Event(id="e")) == {
+        "id": "e",
+        "name": "",
+        "totalSeats": 0,
+        "availableSeats": 0,
+        "state": "STATE_UNSPECIFIED",
+    }

@@ -65,6 +65,9 @@ def test_both_services_are_generated_with_their_methods() -> None:
         "CreateEvent",
         "GetEvent",
         "ListEvents",
+        "UpdateEvent",
+        "CancelEvent",
+        "ListCancelledEvents",
         "ReserveSeats",
         "ReserveSeatsBatch",
         "ReleaseSeats",
@@ -73,6 +76,7 @@ def test_both_services_are_generated_with_their_methods() -> None:
     bookings = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"]
     assert {m.name for m in bookings.methods} == {
         "CreateBooking",
+        "ConfirmBooking",
         "GetBooking",
         "ListUserBookings",
         "CancelBooking",
