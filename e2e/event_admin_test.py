@@ -24,6 +24,7 @@ from e2e.conftest import (
     book,
     cancel_event,
     create_event,
+    get_booking,
     get_event,
     instant,
     reason,
@@ -134,6 +135,59 @@ async def test_a_sales_window_moved_by_patch_takes_effect_at_once(http: aiohttp.
     assert status == 400, body
     assert await get_event(http, stack, event_id) == before
     await _audit(stack)
+
+
+async def test_bookings_and_confirms_racing_an_event_cancellation_end_cancelled_or_refused(
+    http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    event_id = await create_event(http, stack, 300)
+    holds = await asyncio.gather(*(book(http, stack, event_id, f"early-{n}", hold=True) for n in range(40)))
+    assert all(status == 201 for status, _ in holds)
+
+    tokens = {user: auth(stack, user) for user in [f"late-{n}" for n in range(150)]}
+
+    # Bookings and confirms spread over 0.6 s, the cancellation in the middle of them.
+    async def book_at(n: int) -> tuple[int, dict[str, Any]]:
+        await asyncio.sleep(n * 0.004)
+        body = {"eventId": event_id, "seats": 1, "hold": n % 2 == 0}
+        async with http.post(f"{stack.booking_url}/bookings", json=body, headers=tokens[f"late-{n}"]) as response:
+            return response.status, await response.json()
+
+    async def confirm_at(n: int, hold: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        await asyncio.sleep(n * 0.015)
+        url = f"{stack.booking_url}/bookings/{hold['id']}:confirm"
+        async with http.post(url, json={}, headers=auth(stack, hold["userId"])) as response:
+            return response.status, await response.json()
+
+    async def cancel_midway() -> tuple[int, dict[str, Any]]:
+        await asyncio.sleep(0.3)
+        return await cancel_event(http, stack, event_id)
+
+    racing = await asyncio.gather(
+        *(book_at(n) for n in range(150)),
+        *(confirm_at(n, body) for n, (_, body) in enumerate(holds)),
+        cancel_midway(),
+    )
+    booked, confirms, (cancelled, _) = racing[:150], racing[150:190], racing[190]
+    assert cancelled == 200
+    for status, body in booked:
+        assert status == 201 or (status == 409 and reason(body) == "EVENT_CANCELLED"), body
+    for status, body in confirms:
+        assert (status == 200 and body["status"] == "CONFIRMED") or (
+            status == 409 and reason(body) == "EVENT_CANCELLED"
+        ), body
+    # Whatever was answered, every booking that got seats ends CANCELLED by the event, and none
+    # keeps a seat; the refused ones are REJECTED.
+    report = await settled_audit(stack, timeout=30)
+    assert report.ok, report.lines()
+    got_seats = 40 + sum(1 for status, _ in booked if status == 201)
+    refused = 190 - got_seats
+    assert report.bookings_by_status == {"CANCELLED": got_seats, **({"REJECTED": refused} if refused else {})}
+    for _, body in [*holds, *(b for b in booked if b[0] == 201)]:
+        final = await get_booking(http, stack, body["id"], user=body["userId"])
+        assert (final["status"], final["cancelReason"]) == ("CANCELLED", "EVENT_CANCELLED"), final
+    event = await get_event(http, stack, event_id)
+    assert event["availableSeats"] == event["totalSeats"] == 300
 
 
 BOOKINGS = 1000

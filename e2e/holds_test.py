@@ -204,3 +204,42 @@ async def test_confirms_racing_expiry_have_exactly_one_outcome_each(http: aiohtt
     assert report.bookings_by_status == {"CONFIRMED": outcomes["confirmed"], "EXPIRED": outcomes["expired"]}
     # Every expired hold's seat came back exactly once.
     assert await available(http, stack, event_id) == outcomes["expired"]
+
+
+async def test_holds_running_out_while_the_event_service_is_down_come_back_once_it_is_up(
+    http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    event_id = await create_event(http, stack, 5)
+    holds = [await book(http, stack, event_id, seats=n, hold=True) for n in (1, 2)]
+    assert all(status == 201 for status, _ in holds)
+    assert stack.stop_service("event") == 0
+    await asyncio.sleep(TTL + 1)
+    # Ran out: no confirm can win any more, though the seats cannot be given back yet. (The
+    # sweeper may still show one HELD: its round waits on the unreachable event service before
+    # it takes the next due holds; the confirm is refused all the same, by expireTime.)
+    for _, hold in holds:
+        assert (await get_booking(http, stack, hold["id"]))["status"] in ("HELD", "EXPIRING")
+        status, body = await confirm(http, stack, hold["id"])
+        assert status == 409 and reason(body) == "HOLD_EXPIRED", body
+    stack.start_service("event")
+    # The reconciler finishes them: seats back once, EXPIRED.
+    report = await settled_audit(stack, sweep_interval=SWEEP)
+    assert report.ok, report.lines()
+    assert report.bookings_by_status == {"EXPIRED": 2}
+    assert await available(http, stack, event_id) == 5
+
+
+async def test_holds_of_a_killed_booking_service_run_out_once_it_is_back(
+    http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    event_id = await create_event(http, stack, 5)
+    status, hold = await book(http, stack, event_id, seats=3, hold=True)
+    assert status == 201
+    stack.kill_service("booking")
+    await asyncio.sleep(TTL + 0.5)
+    assert await available(http, stack, event_id) == 2  # nobody was there to give them back
+    stack.start_service("booking")
+    seats, _ = await _seats_back(http, stack, event_id, 5, datetime.now(UTC) + timedelta(seconds=10))
+    assert seats == 5
+    assert (await get_booking(http, stack, hold["id"]))["status"] == "EXPIRED"
+    await _audit(stack)
