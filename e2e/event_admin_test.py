@@ -251,6 +251,12 @@ async def test_cancelling_an_event_with_1000_bookings_survives_a_kill_midway(
     stack.start_service("booking")  # without the fault: it resumes where the dead one stopped
     status, body = await book(http, stack, event_id, "latecomer")
     assert status == 409 and reason(body) == "EVENT_CANCELLED", body
+    # A cancelled event cannot be changed, and is still listed.
+    status, body = await update_event(http, stack, event_id, mask="name", name="Back on")
+    assert status == 409 and reason(body) == "EVENT_CANCELLED", body
+    async with http.get(f"{stack.event_url}/events", params={"pageSize": "100"}) as response:
+        listed = {e["id"]: e["state"] for e in (await response.json())["events"]}
+    assert listed == {event_id: "CANCELLED", other_event: "SCHEDULED"}
     report = await settled_audit(stack, timeout=60)
     assert report.ok, report.lines()
     assert _cancelled_so_far(stack, event_id) == {"CANCELLED": BOOKINGS, "REJECTED": 1}

@@ -67,7 +67,7 @@ async def _seats_back(
 async def test_a_hold_takes_its_seats_and_runs_out_with_no_request(http: aiohttp.ClientSession, stack: Stack) -> None:
     event_id = await create_event(http, stack, 5)
     before = datetime.now(UTC)
-    status, hold = await book(http, stack, event_id, seats=2, hold=True)
+    status, hold = await book(http, stack, event_id, seats=2, hold=True, key="cart-9")
     assert status == 201, hold
     assert hold["status"] == "HELD" and hold["hold"] is True
     expires = instant(hold["expireTime"])
@@ -88,6 +88,10 @@ async def test_a_hold_takes_its_seats_and_runs_out_with_no_request(http: aiohttp
     # Cancelling an expired hold returns it unchanged; the seats stay given back once.
     async with http.delete(f"{stack.booking_url}/bookings/{hold['id']}", headers=auth(stack)) as response:
         assert response.status == 200 and (await response.json())["status"] == "EXPIRED"
+    assert await available(http, stack, event_id) == 5
+    # Replaying the hold's request with its key answers that booking, as it is now: no new hold.
+    status, replay = await book(http, stack, event_id, seats=2, hold=True, key="cart-9")
+    assert status == 201 and replay["id"] == hold["id"] and replay["status"] == "EXPIRED", replay
     assert await available(http, stack, event_id) == 5
     await _audit(stack)
 

@@ -117,3 +117,20 @@ async def test_a_sales_window_refuses_before_and_after_and_replays_keep_their_an
     report = await settled_audit(stack)
     assert report.ok, report.lines()
     assert report.bookings_by_status == {"CONFIRMED": 2, "REJECTED": 2}
+
+
+async def test_a_sales_window_that_ends_before_it_starts_is_refused(http: aiohttp.ClientSession, stack: Stack) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "name": "Backwards",
+        "startTime": "2027-06-01T20:00:00Z",
+        "totalSeats": 10,
+        "salesStartTime": rfc3339(now + timedelta(hours=2)),
+        "salesEndTime": rfc3339(now + timedelta(hours=1)),
+    }
+    async with http.post(f"{stack.event_url}/events", json=body, headers=auth(stack, "ops", admin=True)) as response:
+        assert response.status == 400
+        answer = await response.json()
+    assert reason(answer) == "FIELD_INVALID" and answer["details"][0]["metadata"]["field"] == "sales_end_time"
+    async with http.get(f"{stack.event_url}/events") as response:
+        assert (await response.json())["totalSize"] == 0  # nothing written
