@@ -247,3 +247,36 @@ async def test_holds_of_a_killed_booking_service_run_out_once_it_is_back(
     assert seats == 5
     assert (await get_booking(http, stack, hold["id"]))["status"] == "EXPIRED"
     await _audit(stack)
+
+
+async def test_releases_racing_expiry_give_every_seat_back_exactly_once(
+    http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    racers = 50
+    event_id = await create_event(http, stack, racers * 2)
+    users = [f"leaver-{n}" for n in range(racers)]
+    tokens = {user: auth(stack, user) for user in users}
+    holds = await asyncio.gather(*(book(http, stack, event_id, user, seats=2, hold=True) for user in users))
+    assert all(status == 201 for status, _ in holds), holds
+
+    async def release(n: int, hold: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        offset = -SPREAD + 2 * SPREAD * n / (racers - 1)
+        await asyncio.sleep(max(0.0, instant(hold["expireTime"]).timestamp() + offset - time.time()))
+        url = f"{stack.booking_url}/bookings/{hold['id']}"
+        async with http.delete(url, headers=tokens[hold["userId"]]) as response:
+            return response.status, await response.json()
+
+    answers = await asyncio.gather(*(release(n, body) for n, (_, body) in enumerate(holds)))
+    report = await settled_audit(stack, sweep_interval=SWEEP)
+    assert report.ok, report.lines()
+    for (_, hold), (status, body) in zip(holds, answers, strict=True):
+        assert status == 200, body
+        final = (await get_booking(http, stack, hold["id"], user=hold["userId"]))["status"]
+        # The release won (CANCELLED), or the expiry did and the release returned the hold as it was.
+        assert (body["status"], final) in {
+            ("CANCELLED", "CANCELLED"),
+            ("EXPIRING", "EXPIRED"),
+            ("EXPIRED", "EXPIRED"),
+        }, (body["status"], final)
+    assert set(report.bookings_by_status) <= {"CANCELLED", "EXPIRED"}
+    assert await available(http, stack, event_id) == racers * 2  # every seat back, once
