@@ -71,8 +71,10 @@ class Report:
     available_seats: int = 0
     bookings_by_status: dict[str, int] = field(default_factory=dict)
     seats_by_status: dict[str, int] = field(default_factory=dict)
-    # Bookings whose settling is under way: the unsettled statuses, and CONFIRMED or HELD
-    # bookings of a cancelled event (the booking service cancels them within seconds).
+    # Bookings whose settling is under way: the unsettled statuses, CONFIRMED or HELD bookings
+    # of a cancelled event (the booking service cancels them within seconds), and holds past
+    # their expireTime by less than the sweep interval and slack (the sweeper is due to take
+    # them; beyond that they are violations, not work in flight).
     in_flight: int = 0
 
     @property
@@ -146,8 +148,10 @@ def check(snapshot: Snapshot, limit: int = 20) -> Report:
     )
     holding = {**snapshot.confirmed, **snapshot.held}
     cancelled = {event_id for event_id, e in snapshot.events.items() if e.cancelled}
-    report.in_flight = sum(report.bookings_by_status.get(s, 0) for s in UNSETTLED) + sum(
-        1 for b in holding.values() if b.event_id in cancelled
+    report.in_flight = (
+        sum(report.bookings_by_status.get(s, 0) for s in UNSETTLED)
+        + sum(1 for b in holding.values() if b.event_id in cancelled)
+        + snapshot.due_holds
     )
     found = {
         SEATS: _seats(snapshot, limit),

@@ -21,12 +21,13 @@ def settled_audit(
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
 ) -> Report:
     """Audits once nothing is in flight (`Report.in_flight`: nothing PENDING, CANCELLING or
-    EXPIRING, no CONFIRMED or HELD booking of a cancelled event), or when `settle_timeout`
-    seconds are up (then what is still in flight is a violation). Bookings left PENDING by a
-    request that died are settled by the booking service's reconciler after
-    PENDING_TIMEOUT_SECONDS; those of a cancelled event by its follower within
-    EVENT_CANCELLATION_POLL_SECONDS. A hold past its expiry is not waited for: the sweeper
-    must have taken it within `sweep_interval` (plus slack) whenever the audit looks."""
+    EXPIRING, no CONFIRMED or HELD booking of a cancelled event, no hold just past its
+    expiry), or when `settle_timeout` seconds are up (then what is still in flight is a
+    violation). Bookings left PENDING by a request that died are settled by the booking
+    service's reconciler after PENDING_TIMEOUT_SECONDS; those of a cancelled event by its
+    follower within EVENT_CANCELLATION_POLL_SECONDS; a hold past its expireTime by the hold
+    sweeper within `sweep_interval` (plus slack): one HELD longer than that is a violation
+    whenever the audit looks, not something to wait for."""
     deadline = time.monotonic() + settle_timeout
     while True:
         report = audit_dsns(booking_dsn, event_dsn, sweep_interval)

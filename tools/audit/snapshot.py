@@ -33,6 +33,11 @@ SELECT id, expire_time, extract(epoch FROM now() - expire_time)::float8, count(*
  ORDER BY expire_time
  LIMIT %s
 """
+# Holds due but within the grace: the sweeper is about to take them (work in flight).
+_DUE_HOLDS = """
+SELECT count(*) FROM bookings
+ WHERE status = 'HELD' AND expire_time <= now() AND expire_time >= now() - make_interval(secs => %s)
+"""
 # Keys are per user: two users' "order-1" are two keys.
 _DUPLICATE_KEYS = (
     "SELECT user_id, idempotency_key, count(*) FROM bookings WHERE idempotency_key IS NOT NULL "
@@ -99,6 +104,8 @@ class Snapshot:
     # The first overdue holds, and how many there are in all.
     overdue_holds: list[OverdueHold] = field(default_factory=list)
     overdue_count: int = 0
+    # Holds past their expire_time, but not by more than the grace: being swept.
+    due_holds: int = 0
     # The grace the overdue holds were read with: sweep interval + slack, seconds.
     hold_grace: float = 0.0
     # (user, key, bookings) for keys with more than one booking.
@@ -129,5 +136,7 @@ def read_snapshot(
     for booking_id, expire_time, overdue, total in booking_conn.execute(_OVERDUE_HOLDS, (hold_grace, limit)):
         snapshot.overdue_holds.append(OverdueHold(str(booking_id), expire_time, float(overdue)))
         snapshot.overdue_count = int(total)
+    due = booking_conn.execute(_DUE_HOLDS, (hold_grace,)).fetchone()
+    snapshot.due_holds = int(due[0]) if due else 0
     snapshot.duplicate_keys = [(str(u), str(k), int(n)) for u, k, n in booking_conn.execute(_DUPLICATE_KEYS)]
     return snapshot

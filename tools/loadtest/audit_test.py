@@ -155,6 +155,9 @@ def test_a_hold_left_held_past_its_expiry_fails_the_audit(dbs: Databases, capsys
     # 2 s late is within the sweep interval (1 s) and the slack (5 s); 30 s is not.
     assert f"booking {late} still HELD 30." in out and "(allowed: 6 s)" in out
     assert str(recent) not in out
+    # The recent one is waited for (the sweeper is due to take it); the late one fails at once.
+    report = settled_audit(dbs.booking_dsn, dbs.event_dsn, settle_timeout=0.3, poll=0.1)
+    assert report.in_flight == 1 and len(report.violations) == 1
 
 
 def test_bookings_of_a_cancelled_event_left_confirmed_fail_the_audit(
