@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,9 @@ def auth(stack: Stack, user: str = "alice", *, admin: bool = False) -> dict[str,
     return {"Authorization": f"Bearer {stack.token(user, admin=admin)}"}
 
 
-async def create_event(http: aiohttp.ClientSession, stack: Stack, seats: int) -> str:
-    """A new event of `seats` seats, created by an admin."""
-    body = {"name": "Flash sale", "startTime": "2027-06-01T20:00:00Z", "totalSeats": seats}
+async def create_event(http: aiohttp.ClientSession, stack: Stack, seats: int, **fields: str) -> str:
+    """A new event of `seats` seats, created by an admin; `fields` adds others (salesStartTime, ...)."""
+    body = {"name": "Flash sale", "startTime": "2027-06-01T20:00:00Z", "totalSeats": seats, **fields}
     async with http.post(f"{stack.event_url}/events", json=body, headers=auth(stack, "ops", admin=True)) as response:
         assert response.status == 201, await response.text()
         return str((await response.json())["id"])
@@ -52,20 +53,83 @@ async def book(
     user: str = "alice",
     seats: int = 1,
     key: str | None = None,
+    hold: bool = False,
 ) -> tuple[int, dict[str, Any]]:
-    """POST /bookings as `user`, for `user`."""
+    """POST /bookings as `user`, for `user` (a hold with `hold`)."""
     headers = {**auth(stack, user), **({"Idempotency-Key": key} if key else {})}
-    body = {"eventId": event_id, "userId": user, "seats": seats}
+    body: dict[str, Any] = {"eventId": event_id, "userId": user, "seats": seats}
+    if hold:
+        body["hold"] = True
     async with http.post(f"{stack.booking_url}/bookings", json=body, headers=headers) as response:
         return response.status, await response.json()
 
 
-async def available(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> int:
+async def confirm(
+    http: aiohttp.ClientSession, stack: Stack, booking_id: str, user: str = "alice"
+) -> tuple[int, dict[str, Any]]:
+    """POST /bookings/{id}:confirm as `user`."""
+    url = f"{stack.booking_url}/bookings/{booking_id}:confirm"
+    async with http.post(url, json={}, headers=auth(stack, user)) as response:
+        return response.status, await response.json()
+
+
+async def get_booking(
+    http: aiohttp.ClientSession, stack: Stack, booking_id: str, user: str = "alice"
+) -> dict[str, Any]:
+    async with http.get(f"{stack.booking_url}/bookings/{booking_id}", headers=auth(stack, user)) as response:
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def get_event(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> dict[str, Any]:
     # Reading events needs no token.
     async with http.get(f"{stack.event_url}/events/{event_id}") as response:
-        return int((await response.json())["availableSeats"])
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
 
 
-async def settled_audit(stack: Stack, timeout: float = 20.0) -> Report:
-    """Audits both databases once nothing is left PENDING or CANCELLING (or the time is up)."""
-    return await asyncio.to_thread(settled_audit_dsns, stack.booking_dsn, stack.event_dsn, timeout)
+async def available(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> int:
+    return int((await get_event(http, stack, event_id))["availableSeats"])
+
+
+async def update_event(
+    http: aiohttp.ClientSession, stack: Stack, event_id: str, mask: str | None = None, **fields: Any
+) -> tuple[int, dict[str, Any]]:
+    """PATCH /events/{id} as an admin with `fields` as the body, `mask` as ?updateMask=."""
+    params = {"updateMask": mask} if mask is not None else None
+    url = f"{stack.event_url}/events/{event_id}"
+    async with http.patch(url, json=fields, params=params, headers=auth(stack, "ops", admin=True)) as response:
+        return response.status, await response.json()
+
+
+async def cancel_event(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> tuple[int, dict[str, Any]]:
+    """POST /events/{id}:cancel as an admin."""
+    url = f"{stack.event_url}/events/{event_id}:cancel"
+    async with http.post(url, json={}, headers=auth(stack, "ops", admin=True)) as response:
+        return response.status, await response.json()
+
+
+def reason(body: dict[str, Any]) -> str:
+    """The ErrorInfo reason of an error answer."""
+    return str(body["details"][0]["reason"])
+
+
+def rfc3339(instant: datetime) -> str:
+    """An instant as the proto3 JSON mapping writes it (UTC, "Z")."""
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def instant(text: str) -> datetime:
+    """An RFC 3339 timestamp of an answer."""
+    return datetime.fromisoformat(text)
+
+
+async def settled_audit(stack: Stack, timeout: float = 20.0, sweep_interval: float = 1.0) -> Report:
+    """Audits both databases once nothing is in flight (PENDING, CANCELLING, EXPIRING, bookings of
+    a cancelled event still CONFIRMED or HELD), or the time is up. `sweep_interval`: the stack's
+    HOLD_SWEEP_INTERVAL_SECONDS."""
+    return await asyncio.to_thread(
+        settled_audit_dsns, stack.booking_dsn, stack.event_dsn, timeout, sweep_interval=sweep_interval
+    )

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from google.protobuf import timestamp_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from ticketflow.booking.v1 import booking_service_pb2 as bpb
 from ticketflow.booking.v1 import booking_service_pb2_grpc as bpb_grpc
@@ -169,6 +169,16 @@ def _counts(stack: Stack) -> Counts:
     return Counts(events=e[0], bookings=b[0], reservations=r[0], available=int(e[1]))
 
 
+def _event_row(stack: Stack, event_id: str) -> tuple[Any, ...]:
+    """Everything recorded of an event (a refused change or cancel must leave it as it was)."""
+    with psycopg.connect(stack.event_dsn) as conn:
+        row = conn.execute(
+            "SELECT name, total_seats, state, sales_start_time, update_time FROM events WHERE id = %s", (event_id,)
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
 async def _new_event(http: aiohttp.ClientSession, stack: Stack, creds: Credentials, seats: int = 50) -> str:
     body = {"name": "Gig", "startTime": "2027-06-01T20:00:00Z", "totalSeats": seats}
     async with http.post(f"{stack.event_url}/events", json=body, headers=creds.rest("admin")) as response:
@@ -176,8 +186,10 @@ async def _new_event(http: aiohttp.ClientSession, stack: Stack, creds: Credentia
         return str((await response.json())["id"])
 
 
-async def _alices_booking(http: aiohttp.ClientSession, stack: Stack, creds: Credentials, event_id: str) -> str:
-    body = {"eventId": event_id, "seats": 1}
+async def _alices_booking(
+    http: aiohttp.ClientSession, stack: Stack, creds: Credentials, event_id: str, hold: bool = False
+) -> str:
+    body: dict[str, Any] = {"eventId": event_id, "seats": 1, **({"hold": True} if hold else {})}
     async with http.post(f"{stack.booking_url}/bookings", json=body, headers=creds.rest("owner")) as response:
         assert response.status == 201, await response.text()
         return str((await response.json())["id"])
@@ -193,10 +205,15 @@ REST_RULES: dict[str, dict[str, int]] = {
     "POST /events": _expected(owner=403, other=403, admin=201),
     "GET /events": _expected(200, 200, 200, public=True),
     "GET /events/{id}": _expected(200, 200, 200, public=True),
+    "PATCH /events/{id}": _expected(owner=403, other=403, admin=200),
+    # The admin comes last: no case after it books on the cancelled event.
+    "POST /events/{id}:cancel": _expected(owner=403, other=403, admin=200),
     # `other` books for alice (userId names her): only an admin may.
     "POST /bookings": _expected(owner=201, other=403, admin=201),
     "GET /bookings/{id}": _expected(owner=200, other=404, admin=200),
     "DELETE /bookings/{id}": _expected(owner=200, other=404, admin=200),
+    # Alice's booking is a hold here: her confirm and an admin's confirm it.
+    "POST /bookings/{id}:confirm": _expected(owner=200, other=404, admin=200),
     "GET /users/alice/bookings": _expected(owner=200, other=403, admin=200),
     "GET /users/me/bookings": _expected(owner=200, other=200, admin=200),
 }
@@ -207,9 +224,10 @@ async def test_every_rest_route_answers_each_credential_as_the_rules_say(
     http: aiohttp.ClientSession, stack: Stack, creds: Credentials, route: str
 ) -> None:
     event_id = await _new_event(http, stack, creds)
+    assert ALL[-1] == "admin"
     for case in ALL:
-        booking_id = await _alices_booking(http, stack, creds, event_id)
-        before = _counts(stack)
+        booking_id = await _alices_booking(http, stack, creds, event_id, hold=route.endswith(":confirm"))
+        before, event_before = _counts(stack), _event_row(stack, event_id)
         method, path = route.split(" ")
         url = (stack.event_url if "/events" in path else stack.booking_url) + path.replace(
             "{id}", event_id if "/events" in path else booking_id
@@ -219,6 +237,10 @@ async def test_every_rest_route_answers_each_credential_as_the_rules_say(
             body = {"name": "Another", "startTime": "2027-06-02T20:00:00Z", "totalSeats": 5}
         elif route == "POST /bookings":
             body = {"eventId": event_id, "userId": "alice", "seats": 1}
+        elif route == "PATCH /events/{id}":
+            body = {"name": f"Renamed by {case}", "totalSeats": 60}
+        elif route.endswith(":cancel") or route.endswith(":confirm"):
+            body = {}
         async with http.request(method, url, json=body, headers=creds.rest(case)) as response:
             status, text = response.status, await response.text()
             challenge = response.headers.get("WWW-Authenticate")
@@ -233,6 +255,7 @@ async def test_every_rest_route_answers_each_credential_as_the_rules_say(
             assert header.removeprefix("Bearer ") not in text
         if status >= 400:
             assert _counts(stack) == before, f"{route} with {case} wrote something"
+            assert _event_row(stack, event_id) == event_before, f"{route} with {case} changed the event"
     # No credential, good or bad, shows up in either service's log.
     logs = stack.logs()
     for header in creds.headers.values():
@@ -251,9 +274,13 @@ GRPC_RULES: dict[str, dict[str, grpc.StatusCode]] = {
     "GetBooking": _codes(OK, NOT_FOUND, OK),
     "ListUserBookings": _codes(OK, DENIED, OK),
     "CancelBooking": _codes(OK, NOT_FOUND, OK),
+    "ConfirmBooking": _codes(OK, NOT_FOUND, OK),
     "CreateEvent": _codes(DENIED, DENIED, OK),
     "GetEvent": dict.fromkeys(ALL, OK),
     "ListEvents": dict.fromkeys(ALL, OK),
+    "UpdateEvent": _codes(DENIED, DENIED, OK),
+    # The admin comes last: no case after it books on the cancelled event.
+    "CancelEvent": _codes(DENIED, DENIED, OK),
 }
 
 
@@ -291,6 +318,20 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
             "CancelBooking": lambda md, b: booking_stub.CancelBooking(
                 bpb.CancelBookingRequest(booking_id=b), metadata=md, timeout=10
             ),
+            "ConfirmBooking": lambda md, b: booking_stub.ConfirmBooking(
+                bpb.ConfirmBookingRequest(booking_id=b), metadata=md, timeout=10
+            ),
+            "UpdateEvent": lambda md, _: event_stub.UpdateEvent(
+                epb.UpdateEventRequest(
+                    event=epb.Event(id=event_id, name="Renamed"),
+                    update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+                ),
+                metadata=md,
+                timeout=10,
+            ),
+            "CancelEvent": lambda md, _: event_stub.CancelEvent(
+                epb.CancelEventRequest(event_id=event_id), metadata=md, timeout=10
+            ),
             "CreateEvent": lambda md, _: event_stub.CreateEvent(
                 epb.CreateEventRequest(
                     name="Gig", start_time=timestamp_pb2.Timestamp(seconds=1_830_000_000), total_seats=5
@@ -304,8 +345,8 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
             "ListEvents": lambda md, _: event_stub.ListEvents(epb.ListEventsRequest(), metadata=md, timeout=10),
         }
         for case in ALL:
-            booking_id = await _alices_booking(http, stack, creds, event_id)
-            before = _counts(stack)
+            booking_id = await _alices_booking(http, stack, creds, event_id, hold=method == "ConfirmBooking")
+            before, event_before = _counts(stack), _event_row(stack, event_id)
             try:
                 await calls[method](creds.grpc(case), booking_id)
                 code = grpc.StatusCode.OK
@@ -317,6 +358,7 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
             assert code == GRPC_RULES[method][case], f"{method} with {case}: {code}"
             if code != grpc.StatusCode.OK:
                 assert _counts(stack) == before, f"{method} with {case} wrote something"
+                assert _event_row(stack, event_id) == event_before, f"{method} with {case} changed the event"
 
 
 SEAT_CALLS: dict[str, Callable[[epb_grpc.EventServiceStub, str, str], Awaitable[Any]]] = {
@@ -332,6 +374,10 @@ SEAT_CALLS: dict[str, Callable[[epb_grpc.EventServiceStub, str, str], Awaitable[
     ),
     "GetReservation": lambda stub, event, booking: stub.GetReservation(
         epb.GetReservationRequest(booking_id=booking), timeout=5
+    ),
+    # What the booking service follows to cancel bookings: for seat callers only, too.
+    "ListCancelledEvents": lambda stub, event, booking: stub.ListCancelledEvents(
+        epb.ListCancelledEventsRequest(), timeout=5
     ),
 }
 

@@ -2,66 +2,54 @@
 seat audit of the tests, the load tool and the benchmark.
 
     audit(booking_conn, event_conn) -> Report      both databases
+    check(snapshot) -> Report                      the same checks on facts already read (pure)
     assert_seats_consistent(event_dsn)             the event service's database alone (1b)
 
-1. Seats add up, per event: (a) total = available + seats of CONFIRMED bookings, and
-   (b) inside the event service: total = available + seats of RESERVED reservations.
-2. No seat is held without a CONFIRMED booking, and every CONFIRMED booking holds its seats:
-   RESERVED reservations and CONFIRMED bookings are the same booking ids with the same seats.
-3. Nothing is left unsettled: no PENDING or CANCELLING booking (after the settle time).
-4. One booking per idempotency key.
+1. Seats add up, per event: (a) total = available + seats of CONFIRMED bookings + seats of
+   HELD bookings, and (b) inside the event service: total = available + seats of RESERVED
+   reservations.
+2. No seat is taken without a booking that holds it, and every booking that holds seats has
+   them: RESERVED reservations and CONFIRMED + HELD bookings are the same booking ids, with the
+   same event and seats.
+3. Nothing is left unsettled: no PENDING, CANCELLING or EXPIRING booking (after the settle time).
+4. No hold outlives its expiry: nothing HELD with an expire_time more than the hold sweep
+   interval plus some slack ago (by the booking database's clock).
+5. A cancelled event holds nothing: no RESERVED reservation of it, no CONFIRMED or HELD booking.
+6. One booking per idempotency key (per user).
 The event service's tests check (1b) after every race they stage; the end-to-end tests, the
-load tool and the benchmark check all of them after a run (tools.audit.settled).
+load tool and the benchmark check all of them after a run (tools.audit.settled). The report
+groups what it finds by check, each violation naming the event or booking.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-_EVENTS = "SELECT id, total_seats, available_seats FROM events"
-# (1b) in SQL: the event service's tests run it on databases of any size.
-_SEAT_MISMATCHES = """
-SELECT e.id, e.total_seats, e.available_seats, coalesce(h.held, 0) AS held
-  FROM events e
-  LEFT JOIN (SELECT event_id, sum(seats) AS held FROM reservations WHERE state = 'RESERVED' GROUP BY event_id) h
-    ON h.event_id = e.id
- WHERE e.total_seats <> e.available_seats + coalesce(h.held, 0)
-"""
-_RESERVED = "SELECT booking_id, event_id, seats FROM reservations WHERE state = 'RESERVED'"
-_CONFIRMED = "SELECT id, event_id, seats FROM bookings WHERE status = 'CONFIRMED'"
-_UNSETTLED = "SELECT status, count(*) FROM bookings WHERE status IN ('PENDING', 'CANCELLING') GROUP BY status"
-# Keys are per user: two users' "order-1" are two keys.
-_DUPLICATE_KEYS = (
-    "SELECT user_id, idempotency_key, count(*) FROM bookings WHERE idempotency_key IS NOT NULL "
-    "GROUP BY user_id, idempotency_key HAVING count(*) > 1"
-)
-_STATUS_COUNTS = "SELECT status, count(*), coalesce(sum(seats), 0) FROM bookings GROUP BY status"
+from tools.audit.snapshot import SeatMismatch, Snapshot, read_snapshot, seat_mismatches
 
+# Re-exported: the event service's tests use them.
+__all__ = ["Report", "SeatMismatch", "assert_seats_consistent", "audit", "audit_dsns", "check", "seat_mismatches"]
 
-@dataclass(frozen=True)
-class SeatMismatch:
-    """An event whose seats do not add up inside the event service (1b)."""
+# Statuses whose work is under way: a quiet moment has none.
+UNSETTLED = ("PENDING", "CANCELLING", "EXPIRING")
+# The hold sweeper's interval by default (the booking service's HOLD_SWEEP_INTERVAL_SECONDS).
+DEFAULT_SWEEP_INTERVAL = 1.0
+# Beyond the interval, time a sweep may take to start and commit on a loaded machine.
+HOLD_SLACK = 5.0
 
-    event_id: str
-    total_seats: int
-    available_seats: int
-    reserved_seats: int
-
-    def __str__(self) -> str:
-        return (
-            f"event {self.event_id}: total {self.total_seats} != available {self.available_seats}"
-            f" + RESERVED {self.reserved_seats}"
-        )
-
-
-def seat_mismatches(event_conn: psycopg.Connection[Any], limit: int | None = None) -> list[SeatMismatch]:
-    """(1b): the events of the event service's database whose seats do not add up."""
-    query = _SEAT_MISMATCHES if limit is None else f"{_SEAT_MISMATCHES} LIMIT {int(limit)}"
-    return [SeatMismatch(str(r[0]), r[1], r[2], int(r[3])) for r in event_conn.execute(query)]
+# The checks, in report order.
+SEATS = "seats add up (total = available + CONFIRMED + HELD)"
+RESERVATIONS = "RESERVED reservations are exactly the CONFIRMED and HELD bookings"
+UNSETTLED_CHECK = "nothing PENDING, CANCELLING or EXPIRING"
+HOLDS = "no hold HELD past its expireTime"
+CANCELLED = "a cancelled event holds nothing"
+KEYS = "one booking per idempotency key"
+CHECKS = (SEATS, RESERVATIONS, UNSETTLED_CHECK, HOLDS, CANCELLED, KEYS)
 
 
 def assert_seats_consistent(event_dsn: str) -> None:
@@ -73,80 +61,208 @@ def assert_seats_consistent(event_dsn: str) -> None:
 
 @dataclass
 class Report:
-    violations: list[str] = field(default_factory=list)
+    # Violations by check (only checks that found some), at most `limit` listed per kind
+    # (then "... and N more"), and how many each check found in all.
+    findings: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
     events: int = 0
+    cancelled_events: int = 0
     total_seats: int = 0
     available_seats: int = 0
     bookings_by_status: dict[str, int] = field(default_factory=dict)
     seats_by_status: dict[str, int] = field(default_factory=dict)
+    # Bookings whose settling is under way: the unsettled statuses, CONFIRMED or HELD bookings
+    # of a cancelled event (the booking service cancels them within seconds), and holds past
+    # their expireTime by less than the sweep interval and slack (the sweeper is due to take
+    # them; beyond that they are violations, not work in flight).
+    in_flight: int = 0
+
+    @property
+    def violations(self) -> list[str]:
+        return [v for check in CHECKS for v in self.findings.get(check, [])]
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        return not self.findings
 
     def summary(self) -> str:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.bookings_by_status.items())) or "none"
-        verdict = "PASSED" if self.ok else f"FAILED ({len(self.violations)} violations)"
+        verdict = "PASSED" if self.ok else f"FAILED ({sum(self.counts.values())} violations)"
+        cancelled = f" ({self.cancelled_events} cancelled)" if self.cancelled_events else ""
         return (
-            f"audit {verdict}: {self.events} events, {self.total_seats} seats in all, "
+            f"audit {verdict}: {self.events} events{cancelled}, {self.total_seats} seats in all, "
             f"{self.available_seats} available; bookings: {statuses}"
         )
 
+    def lines(self) -> list[str]:
+        """The summary, then each failed check and its violations, indented."""
+        lines = [self.summary()]
+        for check_name in CHECKS:
+            if check_name in self.findings:
+                lines.append(f"  FAILED: {check_name}")
+                lines += [f"    {violation}" for violation in self.findings[check_name]]
+        return lines
 
-def audit(booking_conn: psycopg.Connection[Any], event_conn: psycopg.Connection[Any], limit: int = 20) -> Report:
-    """Checks the guarantees; lists at most `limit` violations of each kind."""
-    report = Report()
-    events = {row[0]: (row[1], row[2]) for row in event_conn.execute(_EVENTS)}
-    reserved = {row[0]: (row[1], row[2]) for row in event_conn.execute(_RESERVED)}
-    confirmed = {row[0]: (row[1], row[2]) for row in booking_conn.execute(_CONFIRMED)}
-    report.events = len(events)
-    report.total_seats = sum(total for total, _ in events.values())
-    report.available_seats = sum(available for _, available in events.values())
-    for status, count, seats in booking_conn.execute(_STATUS_COUNTS):
-        report.bookings_by_status[status] = int(count)
-        report.seats_by_status[status] = int(seats)
 
-    def violation(kind: list[str], text: str) -> None:
-        if len(kind) < limit:
-            kind.append(text)
+class _Findings:
+    """Violations of one check, at most `limit` listed, then how many more there were."""
 
-    seat_sums: list[str] = []
-    held_by_event: dict[Any, int] = defaultdict(int)
-    for event_id, seats in confirmed.values():
-        held_by_event[event_id] += seats
-    for event_id, (total, available) in events.items():
-        if total != available + held_by_event.get(event_id, 0):
-            violation(
-                seat_sums,
-                f"event {event_id}: total {total} != available {available} + CONFIRMED bookings' "
-                f"{held_by_event.get(event_id, 0)}",
-            )
-    for mismatch in seat_mismatches(event_conn, limit):
-        violation(seat_sums, str(mismatch))
-    for event_id in set(held_by_event) - set(events):
-        violation(seat_sums, f"CONFIRMED bookings hold seats of unknown event {event_id}")
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.listed: list[str] = []
+        self.more = 0
 
-    holds: list[str] = []
-    for booking_id in reserved.keys() - confirmed.keys():
-        violation(holds, f"reservation {booking_id} holds seats without a CONFIRMED booking")
-    for booking_id in confirmed.keys() - reserved.keys():
-        violation(holds, f"CONFIRMED booking {booking_id} holds no reservation")
-    for booking_id in reserved.keys() & confirmed.keys():
-        if reserved[booking_id] != confirmed[booking_id]:
-            violation(
-                holds, f"booking {booking_id}: reservation {reserved[booking_id]} != booking {confirmed[booking_id]}"
-            )
+    def add(self, text: str) -> None:
+        if len(self.listed) < self.limit:
+            self.listed.append(text)
+        else:
+            self.more += 1
 
-    unsettled = [f"{count} booking(s) still {status}" for status, count in booking_conn.execute(_UNSETTLED)]
-    keys = [
-        f"idempotency key {key!r} of user {user!r} has {n} bookings"
-        for user, key, n in booking_conn.execute(_DUPLICATE_KEYS)
-    ]
-    report.violations = seat_sums + holds + unsettled + keys[:limit]
+    def extend(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            self.add(text)
+
+    @property
+    def count(self) -> int:
+        return len(self.listed) + self.more
+
+    def result(self) -> list[str]:
+        return self.listed + ([f"... and {self.more} more"] if self.more else [])
+
+
+def _listed(texts: Iterable[str], limit: int) -> _Findings:
+    findings = _Findings(limit)
+    findings.extend(texts)
+    return findings
+
+
+def check(snapshot: Snapshot, limit: int = 20) -> Report:
+    """The checks on one snapshot of both databases; lists at most `limit` violations of each kind."""
+    report = Report(
+        events=len(snapshot.events),
+        cancelled_events=sum(e.cancelled for e in snapshot.events.values()),
+        total_seats=sum(e.total for e in snapshot.events.values()),
+        available_seats=sum(e.available for e in snapshot.events.values()),
+        bookings_by_status={status: n for status, (n, _) in snapshot.statuses.items()},
+        seats_by_status={status: seats for status, (_, seats) in snapshot.statuses.items()},
+    )
+    holding = {**snapshot.confirmed, **snapshot.held}
+    cancelled = {event_id for event_id, e in snapshot.events.items() if e.cancelled}
+    report.in_flight = (
+        sum(report.bookings_by_status.get(s, 0) for s in UNSETTLED)
+        + sum(1 for b in holding.values() if b.event_id in cancelled)
+        + snapshot.due_holds
+    )
+    found = {
+        SEATS: _seats(snapshot, limit),
+        RESERVATIONS: _reservations(snapshot, limit),
+        UNSETTLED_CHECK: _listed(
+            (
+                f"{report.bookings_by_status[s]} booking(s) still {s}"
+                for s in UNSETTLED
+                if report.bookings_by_status.get(s)
+            ),
+            limit,
+        ),
+        HOLDS: _overdue_holds(snapshot, limit),
+        CANCELLED: _cancelled(snapshot, cancelled, limit),
+        KEYS: _listed(
+            (f"idempotency key {key!r} of user {user!r} has {n} bookings" for user, key, n in snapshot.duplicate_keys),
+            limit,
+        ),
+    }
+    report.findings = {name: f.result() for name, f in found.items() if f.count}
+    report.counts = {name: f.count for name, f in found.items() if f.count}
     return report
 
 
-def audit_dsns(booking_dsn: str, event_dsn: str) -> Report:
+def _seats(snapshot: Snapshot, limit: int) -> _Findings:
+    findings = _Findings(limit)
+    confirmed: dict[str, int] = defaultdict(int)
+    held: dict[str, int] = defaultdict(int)
+    for booking in snapshot.confirmed.values():
+        confirmed[booking.event_id] += booking.seats
+    for booking in snapshot.held.values():
+        held[booking.event_id] += booking.seats
+    for event_id, event in snapshot.events.items():
+        c, h = confirmed.get(event_id, 0), held.get(event_id, 0)
+        if event.total != event.available + c + h:
+            findings.add(
+                f"event {event_id}: total {event.total} != available {event.available} + CONFIRMED {c} + HELD {h}"
+                f" (off by {event.total - event.available - c - h:+d})"
+            )
+    findings.extend(map(str, snapshot.seat_mismatches))
+    for event_id in sorted((set(confirmed) | set(held)) - set(snapshot.events)):
+        findings.add(f"bookings hold seats of event {event_id}, which the event service does not know")
+    return findings
+
+
+def _reservations(snapshot: Snapshot, limit: int) -> _Findings:
+    findings = _Findings(limit)
+    holding = {**snapshot.confirmed, **snapshot.held}
+    for booking_id in sorted(snapshot.reserved.keys() - holding.keys()):
+        r = snapshot.reserved[booking_id]
+        findings.add(
+            f"reservation {booking_id} holds {r.seats} seat(s) of event {r.event_id} "
+            "without a CONFIRMED or HELD booking"
+        )
+    for booking_id in sorted(holding.keys() - snapshot.reserved.keys()):
+        status = "CONFIRMED" if booking_id in snapshot.confirmed else "HELD"
+        findings.add(f"{status} booking {booking_id} holds no reservation")
+    for booking_id in sorted(snapshot.reserved.keys() & holding.keys()):
+        r, b = snapshot.reserved[booking_id], holding[booking_id]
+        if r != b:
+            findings.add(
+                f"booking {booking_id}: reservation has {r.seats} seat(s) of event {r.event_id}, "
+                f"booking {b.seats} of event {b.event_id}"
+            )
+    return findings
+
+
+def _overdue_holds(snapshot: Snapshot, limit: int) -> _Findings:
+    findings = _listed(
+        (
+            f"booking {hold.booking_id} still HELD {hold.overdue_seconds:.1f} s after its expireTime "
+            f"{hold.expire_time.isoformat()} (allowed: {snapshot.hold_grace:g} s)"
+            for hold in snapshot.overdue_holds
+        ),
+        limit,
+    )
+    # The snapshot lists the first ones only; the rest are counted in the database.
+    findings.more += max(0, snapshot.overdue_count - findings.count)
+    return findings
+
+
+def _cancelled(snapshot: Snapshot, cancelled: set[str], limit: int) -> _Findings:
+    findings = _Findings(limit)
+    reserved: dict[str, int] = defaultdict(int)
+    for reservation in snapshot.reserved.values():
+        if reservation.event_id in cancelled:
+            reserved[reservation.event_id] += 1
+    for event_id, n in sorted(reserved.items()):
+        findings.add(f"cancelled event {event_id} still has {n} RESERVED reservation(s)")
+    for status, bookings in (("CONFIRMED", snapshot.confirmed), ("HELD", snapshot.held)):
+        per_event: dict[str, int] = defaultdict(int)
+        for booking in bookings.values():
+            if booking.event_id in cancelled:
+                per_event[booking.event_id] += 1
+        for event_id, n in sorted(per_event.items()):
+            findings.add(f"cancelled event {event_id} still has {n} {status} booking(s)")
+    return findings
+
+
+def audit(
+    booking_conn: psycopg.Connection[Any],
+    event_conn: psycopg.Connection[Any],
+    limit: int = 20,
+    sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+) -> Report:
+    """Checks the guarantees on both databases; lists at most `limit` violations of each kind.
+    `sweep_interval` is the booking service's HOLD_SWEEP_INTERVAL_SECONDS."""
+    return check(read_snapshot(booking_conn, event_conn, sweep_interval + HOLD_SLACK, limit), limit)
+
+
+def audit_dsns(booking_dsn: str, event_dsn: str, sweep_interval: float = DEFAULT_SWEEP_INTERVAL) -> Report:
     # One snapshot per database: read both at a quiet moment (nothing in flight).
     with psycopg.connect(booking_dsn) as bookings, psycopg.connect(event_dsn) as events:
-        return audit(bookings, events)
+        return audit(bookings, events, sweep_interval=sweep_interval)

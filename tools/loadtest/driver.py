@@ -3,8 +3,11 @@
 `concurrency` workers share one aiohttp connection pool of the same size, so at most that
 many requests are in flight; each worker sends its next booking as soon as the previous one
 is answered (a closed loop, like pgbench's clients). Every request carries a bearer token
-(`Tokens`): a booking and its cancel its user's, an event's creation the admin's. Besides
-statuses and latencies, the run keeps what it needs to check the answers afterwards (`Outcome`).
+(`Tokens`): a booking, its confirm and its cancel its user's, an event's creation the admin's.
+A planned hold is booked with `"hold": true` and, if the plan says so, confirmed as soon as it
+is HELD; a confirm that comes after the hold ran out answers `409 HOLD_EXPIRED`, which is
+counted, not a problem. Besides statuses and latencies, the run keeps what it needs to check
+the answers afterwards (`Outcome`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -26,17 +30,28 @@ from tools.loadtest.workload import PlannedBooking, Workload, bookings
 
 SOLD_OUT = "SOLD_OUT"
 USER_LIMIT_REACHED = "USER_LIMIT_REACHED"
+HOLD_EXPIRED = "HOLD_EXPIRED"
 
 
 @dataclass
 class Outcome:
-    """What the answers say, per event (index): seats held by confirmed, not cancelled bookings,
-    and the 409s by their reason."""
+    """What the answers say, per event (index): seats held by CONFIRMED (at once, or holds
+    confirmed), not cancelled bookings, and the 409s by their reason; and when the last hold
+    this run saw runs out (the booking service's clock, from `expireTime`)."""
 
     held: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     sold_out_answers: Counter[int] = field(default_factory=Counter)
     user_limit_answers: Counter[int] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    latest_expiry: datetime | None = None
+
+    def saw_hold(self, expire_time: str | None) -> None:
+        if expire_time is None:
+            self.problems.append("a HELD booking without an expireTime")
+            return
+        expiry = datetime.fromisoformat(expire_time)
+        if self.latest_expiry is None or expiry > self.latest_expiry:
+            self.latest_expiry = expiry
 
 
 class Api:
@@ -79,8 +94,16 @@ class Api:
 
     async def book(self, event_id: str, planned: PlannedBooking) -> tuple[int | str, Any, float]:
         headers = {**self.tokens.of(planned.user), **({"Idempotency-Key": planned.key} if planned.key else {})}
-        body = {"eventId": event_id, "userId": planned.user, "seats": planned.seats}
+        body: dict[str, Any] = {"eventId": event_id, "userId": planned.user, "seats": planned.seats}
+        if planned.hold:
+            body["hold"] = True
         return await self.call("POST", f"{self.booking_url}/bookings", json=body, headers=headers)
+
+    async def confirm(self, booking_id: str, user: str) -> tuple[int | str, Any, float]:
+        """Confirms `user`'s HELD booking, as that user."""
+        return await self.call(
+            "POST", f"{self.booking_url}/bookings/{booking_id}:confirm", json={}, headers=self.tokens.of(user)
+        )
 
     async def cancel(self, booking_id: str, user: str) -> tuple[int | str, Any, float]:
         """Cancels `user`'s booking, as that user."""
@@ -114,15 +137,7 @@ async def _one_booking(
     event_id = event_ids[planned.event]
     status, body, seconds = await api.book(event_id, planned)
     stats.book.add(status, seconds)
-    booking_id = body.get("id") if status == 201 and isinstance(body, dict) else None
-    if status == 409:
-        if reason(body) == USER_LIMIT_REACHED:
-            outcome.user_limit_answers[planned.event] += 1
-        else:
-            outcome.sold_out_answers[planned.event] += 1
-    if booking_id is not None and booking_id not in stats.confirmed_ids:
-        stats.confirmed_ids.add(booking_id)
-        outcome.held[planned.event] += planned.seats
+    booking_id, counted = _record(planned, status, body, stats, outcome)
     if planned.retry:
         again, again_body, seconds = await api.book(event_id, planned)
         stats.retry.add(again, seconds)
@@ -133,11 +148,55 @@ async def _one_booking(
                 f"retry of booking {planned.index} (key {planned.key}) answered {again} {again_id}, "
                 f"first {status} {booking_id}"
             )
+    if planned.confirm and booking_id is not None and not counted:
+        counted = await _confirm(api, planned, booking_id, stats, outcome)
     if planned.cancel and booking_id is not None:
         cancelled, cancel_body, seconds = await api.cancel(booking_id, planned.user)
         stats.cancel.add(cancelled, seconds)
         if cancelled == 200 and isinstance(cancel_body, dict) and cancel_body.get("status") == "CANCELLED":
-            outcome.held[planned.event] -= planned.seats
+            if counted:
+                outcome.held[planned.event] -= planned.seats
+            else:
+                stats.holds_released += 1
+
+
+def _record(
+    planned: PlannedBooking, status: int | str, body: Any, stats: RunStats, outcome: Outcome
+) -> tuple[str | None, bool]:
+    """Records a booking's answer: (the booking's id if it got seats, whether it is CONFIRMED
+    and so counted in `outcome.held`)."""
+    if status == 409:
+        if reason(body) == USER_LIMIT_REACHED:
+            outcome.user_limit_answers[planned.event] += 1
+        else:
+            outcome.sold_out_answers[planned.event] += 1
+    booking_id = body.get("id") if status == 201 and isinstance(body, dict) else None
+    if booking_id is None or booking_id in stats.confirmed_ids:
+        return booking_id, False
+    stats.confirmed_ids.add(booking_id)
+    if body.get("status") == "HELD":
+        stats.holds += 1
+        outcome.saw_hold(body.get("expireTime"))
+        return booking_id, False
+    if planned.hold:
+        outcome.problems.append(f"hold {planned.index} answered 201 {body.get('status')}, not HELD")
+    outcome.held[planned.event] += planned.seats
+    return booking_id, True
+
+
+async def _confirm(api: Api, planned: PlannedBooking, booking_id: str, stats: RunStats, outcome: Outcome) -> bool:
+    """Confirms a HELD booking; whether it is CONFIRMED now."""
+    status, body, seconds = await api.confirm(booking_id, planned.user)
+    stats.confirm.add(status, seconds)
+    if status == 200 and isinstance(body, dict) and body.get("status") == "CONFIRMED":
+        stats.hold_confirms += 1
+        outcome.held[planned.event] += planned.seats
+        return True
+    if status == 409 and reason(body) == HOLD_EXPIRED:
+        stats.hold_expired_answers += 1
+    elif status in (200, 409):
+        outcome.problems.append(f"confirm of hold {booking_id} answered {status}: {body}")
+    return False
 
 
 def reason(body: Any) -> str | None:

@@ -7,7 +7,15 @@ through its public REST API, then audit both databases.
 
 Targets are only the URLs given (default: the README's ports on 127.0.0.1). The audit needs
 both databases: --booking-dsn and --event-dsn (libpq strings; `//:ticketflow` prints them),
-or --no-audit.
+or --no-audit. With --launch the tool starts a throw-away stack of its own instead (an
+embedded PostgreSQL and both services, as `//:ticketflow` does), with --hold-ttl and
+--hold-sweep-interval as the booking service's HOLD_TTL_SECONDS and HOLD_SWEEP_INTERVAL_SECONDS
+and --user-cap as its MAX_SEATS_PER_USER_PER_EVENT, and stops it at the end.
+
+Holds: --hold-fraction F books that share with "hold": true, --confirm-fraction C confirms
+that share of the holds at once (POST /bookings/{id}:confirm; 409 HOLD_EXPIRED is counted, not
+an error); the others run out. The run waits until the last hold has expired and the sweeper
+(every --hold-sweep-interval seconds) has had time to give the seats back, then checks and audits.
 
 Bookings are made by --users simulated users (default: just enough that none can reach the
 target's per-user cap, --user-cap), each with its own bearer token, and events are created with
@@ -25,9 +33,10 @@ import sys
 
 import uvloop
 
-from tools.audit.invariants import Report
+from tools.audit.invariants import DEFAULT_SWEEP_INTERVAL, Report
 from tools.audit.settled import settled_audit
 from tools.devkeys import dev_identity
+from tools.loadtest.launch import LaunchSettings, launched_stack
 from tools.loadtest.run import Result, Targets, run
 from tools.loadtest.workload import Workload
 
@@ -59,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         )
         mode.add_argument("--keys", action="store_true", help="an Idempotency-Key on every booking")
         mode.add_argument(
+            "--hold-fraction", type=float, default=0.0, help='share of bookings made as holds ("hold": true)'
+        )
+        mode.add_argument("--confirm-fraction", type=float, default=0.0, help="share of the holds confirmed once HELD")
+        mode.add_argument(
+            "--launch", action="store_true", help="run against a throw-away stack of the tool's own (no URLs, no DSNs)"
+        )
+        mode.add_argument("--hold-ttl", type=int, help="with --launch: the stack's HOLD_TTL_SECONDS (default 600)")
+        mode.add_argument(
             "--users", type=int, default=0, help="simulated users, a token each (default: enough for --user-cap)"
         )
         mode.add_argument(
@@ -83,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
             default=60.0,
             help="seconds to wait for PENDING bookings to settle",
         )
+        mode.add_argument(
+            "--hold-sweep-interval",
+            type=float,
+            help="the target's HOLD_SWEEP_INTERVAL_SECONDS: the audit allows a hold that long (plus slack) past "
+            "its expiry (default 1; with --launch: set on the stack)",
+        )
     return parser
 
 
@@ -102,15 +125,26 @@ def _workload(args: argparse.Namespace) -> Workload:
         duration=args.duration,
         users=args.users,
         user_cap=args.user_cap,
+        hold_fraction=args.hold_fraction,
+        confirm_fraction=args.confirm_fraction,
     )
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     wants_audit = args.mode == "audit" or not args.no_audit
-    if wants_audit and not (args.booking_dsn and args.event_dsn):
-        parser.error("the audit needs --booking-dsn and --event-dsn (or --no-audit)")
+    launch = getattr(args, "launch", False)
+    if wants_audit and not launch and not (args.booking_dsn and args.event_dsn):
+        parser.error("the audit needs --booking-dsn and --event-dsn (or --no-audit, or --launch)")
+    if args.hold_sweep_interval is not None and not 0.05 <= args.hold_sweep_interval <= 60:
+        parser.error("--hold-sweep-interval must be 0.05..60 seconds")
     if args.mode == "audit":
         return
+    if args.hold_ttl is not None and not launch:
+        parser.error("--hold-ttl sets the stack --launch starts; start a running stack with HOLD_TTL_SECONDS instead")
+    if args.hold_ttl is not None and not 1 <= args.hold_ttl <= 86400:
+        parser.error("--hold-ttl must be 1..86400 seconds")
+    if not 0 <= args.hold_fraction <= 1 or not 0 <= args.confirm_fraction <= 1:
+        parser.error("--hold-fraction and --confirm-fraction are fractions: 0..1")
     if not 0 < args.concurrency <= 1000 or not 0 < args.requests <= 10_000_000:
         parser.error("--concurrency must be 1..1000 and --requests 1..10000000")
     if not 0 <= args.retry_fraction <= 1 or not 0 <= args.cancel_fraction <= 1:
@@ -127,9 +161,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def print_audit(report: Report) -> None:
-    print(report.summary())
-    for violation in report.violations:
-        print(f"  VIOLATION: {violation}")
+    print("\n".join(report.lines()))
 
 
 def print_result(result: Result) -> None:
@@ -147,22 +179,40 @@ def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check(parser, args)
+    sweep = DEFAULT_SWEEP_INTERVAL if args.hold_sweep_interval is None else args.hold_sweep_interval
     if args.mode == "audit":
-        report = settled_audit(args.booking_dsn, args.event_dsn, args.settle_timeout)
+        report = settled_audit(args.booking_dsn, args.event_dsn, args.settle_timeout, sweep_interval=sweep)
         print_audit(report)
         return 0 if report.ok else 1
     workload = _workload(args)
+    if args.launch:
+        settings = LaunchSettings(args.hold_ttl, args.hold_sweep_interval, args.user_cap)
+        with launched_stack(settings) as stack:
+            targets = Targets(
+                stack.booking_url,
+                stack.event_url,
+                stack.identity,
+                None if args.no_audit else stack.booking_dsn,
+                None if args.no_audit else stack.event_dsn,
+                hold_sweep_interval=sweep,
+            )
+            return _load(workload, targets, args.settle_timeout)
     targets = Targets(
         booking_url=args.booking_url,
         event_url=args.event_url,
         identity=dev_identity(),
         booking_dsn=None if args.no_audit else args.booking_dsn,
         event_dsn=None if args.no_audit else args.event_dsn,
+        hold_sweep_interval=sweep,
     )
+    return _load(workload, targets, args.settle_timeout)
+
+
+def _load(workload: Workload, targets: Targets, settle_timeout: float) -> int:
     print(workload.describe(), flush=True)
     # uvloop: the load generator shares the machine's cores with what it measures; the less
     # CPU it takes per request, the less it distorts the figures.
-    result = uvloop.run(run(workload, targets, args.settle_timeout))
+    result = uvloop.run(run(workload, targets, settle_timeout))
     print_result(result)
     return 0 if result.ok else 1
 

@@ -24,7 +24,7 @@ def percentile(sorted_samples: list[float], fraction: float) -> float:
 
 @dataclass
 class Series:
-    """Responses of one kind of request (book, retry, cancel)."""
+    """Responses of one kind of request (book, retry, confirm, cancel)."""
 
     statuses: Counter[int | str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
@@ -52,12 +52,25 @@ class Series:
 class RunStats:
     book: Series = field(default_factory=Series)
     retry: Series = field(default_factory=Series)
+    confirm: Series = field(default_factory=Series)
     cancel: Series = field(default_factory=Series)
     elapsed: float = 0.0
+    # Bookings answered 201 (CONFIRMED, or HELD for a hold).
     confirmed_ids: set[str] = field(default_factory=set)
+    # Holds answered HELD; of them, confirmed (200), confirmed too late (409 HOLD_EXPIRED),
+    # released by a cancel before any confirm.
+    holds: int = 0
+    hold_confirms: int = 0
+    hold_expired_answers: int = 0
+    holds_released: int = 0
 
     def series(self) -> dict[str, Series]:
-        return {"book": self.book, "retry": self.retry, "cancel": self.cancel}
+        return {"book": self.book, "retry": self.retry, "confirm": self.confirm, "cancel": self.cancel}
+
+    @property
+    def holds_left_to_expire(self) -> int:
+        """Holds neither confirmed nor released: they run out (EXPIRED)."""
+        return self.holds - self.hold_confirms - self.holds_released
 
     @property
     def bookings_per_second(self) -> float:
@@ -78,5 +91,11 @@ class RunStats:
             lines.append(
                 f"  {name:<7} {series.count:>7} requests  latency ms p50 {s['p50']:.1f}  p95 {s['p95']:.1f}  "
                 f"p99 {s['p99']:.1f}  max {s['max']:.1f}   status {statuses}"
+            )
+        if self.holds:
+            lines.append(
+                f"  holds: {self.holds} HELD; {self.hold_confirms} confirmed, {self.hold_expired_answers} "
+                f"confirmed too late (409 HOLD_EXPIRED), {self.holds_released} released, "
+                f"{self.holds_left_to_expire} left to expire"
             )
         return "\n".join(lines)

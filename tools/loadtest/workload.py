@@ -4,7 +4,9 @@ Two shapes:
 - flash: every booking is for one event (the hot row);
 - spread: each booking picks one of many events at random.
 Optionally a fraction of the bookings is sent twice with the same Idempotency-Key (a client
-retrying), and a fraction of the confirmed bookings is cancelled right away.
+retrying), a fraction is made as holds (`"hold": true`: HELD until confirmed or expired) of
+which a fraction is confirmed right away (`POST /bookings/{id}:confirm`), and a fraction of the
+bookings is cancelled right away (a HELD one released).
 
 Bookings are made by `user_count()` simulated users in turn (`user-0`, `user-1`, ...), each
 with a token of its own. The target caps the seats one user holds of one event
@@ -37,6 +39,8 @@ class Workload:
     duration: float | None = None  # stop sending new bookings after this many seconds
     users: int = 0  # simulated users; 0: just enough that none can reach user_cap
     user_cap: int = 20  # the target's MAX_SEATS_PER_USER_PER_EVENT
+    hold_fraction: float = 0.0  # share of bookings made as holds
+    confirm_fraction: float = 0.0  # share of the holds then confirmed
 
     def user_count(self) -> int:
         if self.users:
@@ -52,6 +56,8 @@ class Workload:
         extras = []
         if self.retry_fraction:
             extras.append(f"{self.retry_fraction:.0%} retried with the same Idempotency-Key")
+        if self.hold_fraction:
+            extras.append(f"{self.hold_fraction:.0%} as holds, {self.confirm_fraction:.0%} of them confirmed")
         if self.cancel_fraction:
             extras.append(f"{self.cancel_fraction:.0%} of confirmed bookings cancelled")
         if self.duration:
@@ -76,6 +82,8 @@ class PlannedBooking:
     key: str | None
     retry: bool
     cancel: bool
+    hold: bool = False
+    confirm: bool = False  # a hold confirmed once HELD
 
 
 def bookings(workload: Workload, key_prefix: str) -> Iterator[PlannedBooking]:
@@ -87,9 +95,12 @@ def bookings(workload: Workload, key_prefix: str) -> Iterator[PlannedBooking]:
         event = 0 if workload.events == 1 else rng.randrange(workload.events)
         retry = rng.random() < workload.retry_fraction
         cancel = rng.random() < workload.cancel_fraction
+        # Drawn only when asked for, so that runs without holds stay what they were for a seed.
+        hold = bool(workload.hold_fraction) and rng.random() < workload.hold_fraction
+        confirm = hold and rng.random() < workload.confirm_fraction
         key = f"{key_prefix}-{index}" if (workload.keys or retry) else None
         user = user_name(index % users)
-        yield PlannedBooking(index, event, user, workload.seats_per_booking, key, retry, cancel)
+        yield PlannedBooking(index, event, user, workload.seats_per_booking, key, retry, cancel, hold, confirm)
 
 
 def user_name(n: int) -> str:
