@@ -137,7 +137,7 @@ def build(
     background = Background(
         [
             Periodic("reconciler", reconciler.run_once, settings.reconcile_interval.total_seconds()),
-            Periodic("hold sweeper", hold_sweeper.run_once, settings.hold_sweep_interval.total_seconds()),
+            Periodic("hold sweeper", hold_sweeper.tick, settings.hold_sweep_interval.total_seconds()),
             Periodic("event cancellation", follower.run_once, settings.event_cancellation_poll.total_seconds()),
         ]
     )
@@ -175,6 +175,7 @@ async def run(settings: Settings) -> None:
 
         async def stop() -> None:
             await components.background.stop()
+            await components.hold_sweeper.close()
             await components.service.close(settings.server.shutdown_grace)
             await events.close()
 

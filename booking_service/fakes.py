@@ -184,7 +184,10 @@ class FakeStore:
             (
                 b
                 for b in self.rows.values()
-                if b.status is BookingStatus.HELD and b.expire_time and b.expire_time <= now
+                if b.status is BookingStatus.HELD
+                and b.expire_time
+                and b.expire_time <= now
+                and b.event_id not in self.cancelled
             ),
             key=lambda b: b.expire_time or now,
         )[:limit]

@@ -7,6 +7,12 @@ confirm racing the expiry is decided by the row: exactly one wins); their seats 
 (ReleaseSeats, idempotent, a bounded number at a time); one UPDATE moves the released ones
 EXPIRING -> EXPIRED. If the event service cannot be reached, or the process dies in between,
 the bookings stay EXPIRING and the reconciler finishes them (release, then EXPIRED).
+
+As the service runs it (`tick`), the releases of a round run in a task of their own: marking
+due holds EXPIRING is a database update that every round makes on time, while a release may
+wait seconds for a slow or restarting event service (its retries), and must not keep the next
+due holds HELD past their expiry meanwhile. Holds of an event known to be cancelled are left
+to the event-cancellation follower (they end CANCELLED, not EXPIRED).
 """
 
 from __future__ import annotations
@@ -45,32 +51,62 @@ class HoldSweeper:
         self._concurrency = concurrency
         self._on_expired = on_expired
         self._on_lag = on_lag
+        # Shared by every round's releases: at most `concurrency` ReleaseSeats calls at once.
+        self._gate = asyncio.Semaphore(concurrency)
+        self._releasing: set[asyncio.Task[int]] = set()
 
     async def run_once(self) -> int:
-        """One round (more while full batches come back); returns how many holds expired."""
+        """One round, releases included (more while full batches come back); returns how many
+        holds expired."""
         expired = 0
         while True:
-            due = await self._store.start_expiring(self._batch)
+            due = await self._take_due()
             if not due:
                 return expired
-            for _, lag in due:
-                self._on_lag(lag)
-            released = await self._release([booking_id for booking_id, _ in due])
-            done = await self._store.finish_expiring(released) if released else []
-            expired += len(done)
-            self._on_expired(len(done))
-            if len(released) < len(due):
-                log.warning("event service unavailable; %d hold(s) left EXPIRING", len(due) - len(released))
+            done = await self._expire(due)
+            expired += done
+            if done < len(due) or len(due) < self._batch:
                 return expired
+
+    async def tick(self) -> None:
+        """One round as the service runs it: the due holds are marked EXPIRING now, and their
+        seats released in the background (see the module docstring)."""
+        while True:
+            due = await self._take_due()
+            if due:
+                task = asyncio.create_task(self._expire(due), name="hold releases")
+                self._releasing.add(task)
+                task.add_done_callback(self._releasing.discard)
             if len(due) < self._batch:
-                return expired
+                return
+
+    async def close(self) -> None:
+        """Stops the releases in flight: what they did not finish stays EXPIRING, for the
+        reconciler."""
+        for task in list(self._releasing):
+            task.cancel()
+        await asyncio.gather(*self._releasing, return_exceptions=True)
+
+    async def _take_due(self) -> list[uuid.UUID]:
+        due = await self._store.start_expiring(self._batch)
+        for _, lag in due:
+            self._on_lag(lag)
+        return [booking_id for booking_id, _ in due]
+
+    async def _expire(self, booking_ids: list[uuid.UUID]) -> int:
+        """Releases the holds' seats, then EXPIRING -> EXPIRED; returns how many expired."""
+        released = await self._release(booking_ids)
+        done = await self._store.finish_expiring(released) if released else []
+        self._on_expired(len(done))
+        if len(released) < len(booking_ids):
+            log.warning("event service unavailable; %d hold(s) left EXPIRING", len(booking_ids) - len(released))
+        return len(done)
 
     async def _release(self, booking_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         """Releases the seats of each booking, `concurrency` at a time; returns those released."""
-        gate = asyncio.Semaphore(self._concurrency)
 
         async def release(booking_id: uuid.UUID) -> bool:
-            async with gate:
+            async with self._gate:
                 try:
                     await self._seats.release(booking_id)
                 except SeatsUnavailable:

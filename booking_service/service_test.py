@@ -21,7 +21,15 @@ from booking_service.answers import (
     SoldOut,
     UserLimitReached,
 )
-from booking_service.domain import Booking, BookingStatus, CancelReason, Limits, RejectReason, SeatOutcome
+from booking_service.domain import (
+    Booking,
+    BookingStatus,
+    CancelReason,
+    Limits,
+    RejectReason,
+    SeatAnswer,
+    SeatOutcome,
+)
 from booking_service.event_cancellation import CancellationFollower
 from booking_service.fakes import FakeSeats, FakeStore
 from booking_service.holds import HoldSweeper
@@ -341,6 +349,56 @@ async def test_an_expired_hold_gives_its_seats_back_once(
     assert await sweeper(store, seats).run_once() == 0 and seats.calls.count("release") == 3
     with pytest.raises(HoldExpired):
         await service.confirm_booking(Principal("u0"), str(holds[0].id))
+
+
+async def test_a_slow_release_never_keeps_the_next_due_holds_held(
+    service: BookingService, store: FakeStore, seats: FakeSeats
+) -> None:
+    first = await service.create_booking(ALICE, str(EVENT), "", 1, "", hold=True)
+    second = await service.create_booking(BOB, str(EVENT), "", 1, "", hold=True)
+    # The event service answers releases only when let go (a slow or restarting one).
+    answer = asyncio.Event()
+    release = seats.release
+
+    async def slow_release(booking_id: uuid.UUID) -> SeatAnswer:
+        await answer.wait()
+        return await release(booking_id)
+
+    seats.release = slow_release  # type: ignore[method-assign]
+    sweep = sweeper(store, seats)
+    store.run_out(first.id)
+    await sweep.tick()
+    store.run_out(second.id)
+    await asyncio.wait_for(sweep.tick(), timeout=1)  # not held up by the first round's release
+    assert {store.rows[b.id].status for b in (first, second)} == {BookingStatus.EXPIRING}
+    answer.set()
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert {store.rows[b.id].status for b in (first, second)} == {BookingStatus.EXPIRED}
+    assert seats.available[EVENT] == 3
+    await sweep.close()
+
+
+async def test_closing_the_sweeper_leaves_unreleased_holds_expiring_for_the_reconciler(
+    service: BookingService, store: FakeStore, seats: FakeSeats
+) -> None:
+    held = await service.create_booking(ALICE, str(EVENT), "", 1, "", hold=True)
+    never = asyncio.Event()
+
+    async def stuck_release(booking_id: uuid.UUID) -> SeatAnswer:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    release = seats.release
+    seats.release = stuck_release  # type: ignore[method-assign]
+    sweep = sweeper(store, seats)
+    store.run_out(held.id)
+    await sweep.tick()
+    await asyncio.wait_for(sweep.close(), timeout=1)
+    assert store.rows[held.id].status is BookingStatus.EXPIRING
+    seats.release = release  # type: ignore[method-assign]
+    assert await reconciler(store, seats).run_once() == 1
+    assert store.rows[held.id].status is BookingStatus.EXPIRED and seats.available[EVENT] == 3
 
 
 async def test_a_running_hold_is_not_swept(service: BookingService, store: FakeStore, seats: FakeSeats) -> None:

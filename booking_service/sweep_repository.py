@@ -25,6 +25,7 @@ UPDATE bookings AS b
    SET status = 'EXPIRING', update_time = now(), lease_until = NULL
   FROM (SELECT id FROM bookings
          WHERE status = 'HELD' AND expire_time <= now()
+           AND event_id NOT IN (SELECT event_id FROM cancelled_events)
          ORDER BY expire_time
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED) AS due

@@ -170,6 +170,19 @@ async def test_a_booking_of_a_listed_cancelled_event_settles_cancelled_and_is_no
     assert current is not None and current.status is BookingStatus.HELD and event_cancelled and not expired
 
 
+async def test_a_hold_of_a_listed_cancelled_event_is_left_to_the_follower(
+    repo: BookingRepository, sweeps: SweepRepository, dsn: str
+) -> None:
+    other_event = uuid.uuid4()
+    [cancelled] = await _booked(repo, 1, hold=True)
+    [running] = await _booked(repo, 1, hold=True, event=other_event)
+    _sql(dsn, "UPDATE bookings SET expire_time = now() - interval '1 second'")
+    await sweeps.record_cancelled([(EVENT, datetime.now(UTC))])
+    # Only the other event's hold expires; the cancelled event's ends CANCELLED by the follower.
+    assert [b for b, _ in await sweeps.start_expiring(10)] == [running.id]
+    assert _statuses(dsn, [cancelled.id]) == {cancelled.id: "HELD"}
+
+
 class _Listed:
     def __init__(self, events: list[tuple[uuid.UUID, datetime]]) -> None:
         self.events = events
