@@ -26,6 +26,8 @@ from service_runtime.validation import check_int, check_text, parse_uuid
 
 MAX_USER_ID_LENGTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
+# Seats of a booking that does not say (`seats` absent or 0: proto3 cannot tell them apart).
+DEFAULT_SEATS = 1
 
 
 class BookingStatus(enum.Enum):
@@ -181,7 +183,11 @@ def new_booking(
     check_text("user_id", user, max_length=MAX_USER_ID_LENGTH)
     if user != caller.subject and not caller.is_admin:
         raise PermissionDenied("user_id differs from the caller's identity; only an admin books for another user")
-    seats = check_int("seats", seats or 1, minimum=1, maximum=limits.max_seats_per_booking)
+    # Left out and `"seats": 0` arrive alike (proto3 has no presence for int32): one seat, as the
+    # proto and the README say. A negative count is refused.
+    if seats == 0:
+        seats = DEFAULT_SEATS
+    seats = check_int("seats", seats, minimum=1, maximum=limits.max_seats_per_booking)
     key = idempotency_key or None
     if key is not None:
         check_text("idempotency_key", key, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)

@@ -3,6 +3,7 @@ health, metrics."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
@@ -63,8 +64,10 @@ async def test_post_creates_an_event_with_location_and_camel_case_json(client: C
 
 
 async def test_proto_field_names_are_accepted_too(client: Client, admin_headers: Headers) -> None:
-    created = await _create(client, admin_headers, **{"start_time": "2027-01-01T00:00:00Z", "total_seats": 7})
-    assert created["totalSeats"] == 7
+    body = {"name": "Gig", "start_time": "2027-01-01T00:00:00Z", "total_seats": 7}
+    response = await client.post("/events", json=body, headers=admin_headers)
+    assert response.status_code == 201
+    assert (await response.get_json())["totalSeats"] == 7
 
 
 async def test_get_returns_the_event(client: Client, admin_headers: Headers) -> None:
@@ -137,10 +140,59 @@ async def test_a_body_over_the_limit_is_413(client: Client, dsn: str, admin_head
     assert _count_events(dsn) == 0
 
 
-@pytest.mark.parametrize("query", ["pageSize=0x10", "pageSize=101", "pageSize=-1", "pageToken=garbage", "limit=5"])
+@pytest.mark.parametrize("query", ["pageSize=0x10", "pageSize=-1", "pageToken=garbage", "limit=5"])
 async def test_bad_list_parameters_are_400(client: Client, query: str) -> None:
     response = await client.get(f"/events?{query}")
     assert response.status_code == 400
+
+
+async def test_a_page_size_above_the_maximum_is_the_maximum(client: Client, admin_headers: Headers) -> None:
+    # AIP-158: coerced to 100, not refused.
+    for _ in range(101):
+        await client.post("/events", json=GIG, headers=admin_headers)
+    response = await client.get("/events?pageSize=500")
+    assert response.status_code == 200
+    page = await response.get_json()
+    assert len(page["events"]) == 100 and page["nextPageToken"]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _b64(b"[" * 50_000 + b"]" * 50_000),  # deeper than the JSON decoder's stack
+        "A" * 5_000,
+        _b64(b'["2027-01-01T10:00:00", "00000000-0000-0000-0000-000000000001"]'),
+        _b64(b'[1, {"a": null}]'),
+    ],
+    ids=["nested", "huge", "naive_time", "wrong_types"],
+)
+async def test_a_garbage_page_token_is_400_naming_it(client: Client, token: str) -> None:
+    response = await client.get("/events", query_string={"pageToken": token})
+    assert response.status_code == 400
+    error = await response.get_json()
+    assert error["details"][0]["reason"] == "FIELD_INVALID"
+    assert error["details"][0]["metadata"]["field"] == "page_token"
+
+
+async def test_a_field_given_under_both_its_names_is_400(client: Client, dsn: str, admin_headers: Headers) -> None:
+    response = await client.post("/events", json={**GIG, "total_seats": 5}, headers=admin_headers)
+    assert response.status_code == 400
+    assert (await response.get_json())["details"][0]["metadata"]["field"] == "total_seats"
+    assert _count_events(dsn) == 0
+
+
+async def test_a_start_time_without_a_time_zone_says_what_is_needed(client: Client, admin_headers: Headers) -> None:
+    response = await client.post("/events", json={**GIG, "startTime": "2027-01-01T10:00:00"}, headers=admin_headers)
+    assert response.status_code == 400
+    error = await response.get_json()
+    assert error["details"][0]["metadata"]["field"] == "start_time"
+    assert error["message"] == (
+        "start_time: must be an RFC 3339 timestamp with a time zone offset or Z, such as 2027-01-01T10:00:00Z"
+    )
 
 
 async def test_non_uuid_id_is_400_not_500(client: Client) -> None:
@@ -152,8 +204,11 @@ async def test_non_uuid_id_is_400_not_500(client: Client) -> None:
 async def test_unknown_route_and_wrong_method_use_the_error_body(client: Client) -> None:
     missing = await client.get("/nowhere")
     assert missing.status_code == 404 and (await missing.get_json())["code"] == 5
+    assert (await missing.get_json())["details"][0]["reason"] == "NOT_FOUND"
     wrong = await client.delete("/events")
     assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
+    assert (await wrong.get_json())["code"] == 12  # UNIMPLEMENTED, as gRPC-Gateway answers
+    assert (await wrong.get_json())["details"][0]["reason"] == "METHOD_NOT_ALLOWED"
 
 
 async def test_no_route_takes_or_gives_back_seats(client: Client, admin_headers: Headers) -> None:

@@ -7,12 +7,15 @@ import binascii
 import json
 import unicodedata
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from service_runtime.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Tokens this server issues are about 100 characters; anything much longer is not one of them,
+# and is refused before it is decoded.
+MAX_PAGE_TOKEN_LENGTH = 1024
 
 
 def parse_uuid(field: str, value: str) -> uuid.UUID:
@@ -59,9 +62,12 @@ def check_timestamp(field: str, value: datetime | None, *, required: bool = True
 
 
 def page_size(field: str, value: int) -> int:
+    """0 (unset) is the default; above the maximum is the maximum (AIP-158); negative is refused."""
     if value == 0:
         return DEFAULT_PAGE_SIZE
-    return check_int(field, value, minimum=1, maximum=MAX_PAGE_SIZE)
+    if value < 0:
+        raise InvalidArgument(field, f"must not be negative, got {value}")
+    return min(value, MAX_PAGE_SIZE)
 
 
 def encode_page_token(position: list[str]) -> str:
@@ -72,10 +78,13 @@ def encode_page_token(position: list[str]) -> str:
 def decode_page_token(field: str, token: str, length: int) -> list[str] | None:
     if not token:
         return None
+    if len(token) > MAX_PAGE_TOKEN_LENGTH:
+        raise InvalidArgument(field, "is not a token this server issued")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         position = json.loads(raw)
-    except (binascii.Error, ValueError):
+    # RecursionError: deeply nested JSON (`[[[[...]]]]`) exhausts the decoder's stack.
+    except (binascii.Error, ValueError, RecursionError):
         raise InvalidArgument(field, "is not a token this server issued") from None
     if not (isinstance(position, list) and len(position) == length and all(isinstance(p, str) for p in position)):
         raise InvalidArgument(field, "is not a token this server issued")
@@ -93,8 +102,12 @@ def decode_position(field: str, token: str) -> tuple[datetime, uuid.UUID] | None
     if position is None:
         return None
     try:
-        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
-    except ValueError:
+        time, row_id = datetime.fromisoformat(position[0]), uuid.UUID(position[1])
+        if time.tzinfo is None:
+            raise ValueError("naive timestamp")
+        # In UTC, as the server wrote it; an offset that moves it past year 1 or 9999 overflows.
+        return time.astimezone(UTC), row_id
+    except (ValueError, OverflowError):
         raise InvalidArgument(field, "is not a token this server issued") from None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +12,9 @@ from service_runtime.errors import InvalidArgument
 from service_runtime.validation import (
     check_text,
     decode_page_token,
+    decode_position,
     encode_page_token,
+    encode_position,
     page_size,
     parse_uuid,
 )
@@ -35,9 +39,12 @@ def test_text_is_bounded_and_free_of_control_characters() -> None:
 def test_page_size_defaults_and_bounds() -> None:
     assert page_size("page_size", 0) == 20
     assert page_size("page_size", 100) == 100
-    for bad in (-1, 101):
-        with pytest.raises(InvalidArgument):
-            page_size("page_size", bad)
+    # AIP-158: above the maximum is coerced to it, not refused.
+    assert page_size("page_size", 101) == 100
+    assert page_size("page_size", 2**31 - 1) == 100
+    with pytest.raises(InvalidArgument) as error:
+        page_size("page_size", -1)
+    assert error.value.field == "page_size"
 
 
 def test_page_tokens_round_trip_and_reject_garbage() -> None:
@@ -47,3 +54,47 @@ def test_page_tokens_round_trip_and_reject_garbage() -> None:
     for bad in ("%%%", "bm90IGpzb24", encode_page_token(["only-one"])):
         with pytest.raises(InvalidArgument):
             decode_page_token("page_token", bad, 2)
+
+
+def _token(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_positions_round_trip() -> None:
+    time, row_id = datetime(2027, 1, 1, 10, tzinfo=UTC), uuid.uuid4()
+    assert decode_position("page_token", encode_position(time, row_id)) == (time, row_id)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _token(b"[" * 100_000 + b"]" * 100_000),  # nested deeper than the decoder's stack
+        _token(b'{"a":' * 5_000 + b"1" + b"}" * 5_000),
+        "A" * 100_000,  # huge
+        "é-not-base64",
+        _token(b"\xff\xfe"),  # not UTF-8
+        _token(b'{"a": 1}'),
+        _token(b"[1, 2]"),
+        _token(b'["2027-01-01T10:00:00", "' + str(uuid.UUID(int=1)).encode() + b'"]'),  # no time zone
+        _token(b'["0001-01-01T00:00:00+14:00", "' + str(uuid.UUID(int=1)).encode() + b'"]'),  # before year 1 in UTC
+        _token(b'["2027-01-01T10:00:00Z", "not-a-uuid"]'),
+        _token(b"null"),
+    ],
+    ids=[
+        "nested_lists",
+        "nested_objects",
+        "huge",
+        "not_base64",
+        "not_utf8",
+        "object",
+        "numbers",
+        "naive_time",
+        "overflow",
+        "bad_uuid",
+        "null",
+    ],
+)
+def test_garbage_positions_are_field_errors(token: str) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        decode_position("page_token", token)
+    assert error.value.field == "page_token"
