@@ -95,19 +95,16 @@ RETURNING {_COLUMNS}
 # (An event listed after this statement's snapshot finds the booking PENDING or CONFIRMED in
 # its final check, and sweeps it: see sweep_repository.)
 SETTLE = f"""
-WITH v AS (
-    SELECT t.id, t.status, t.reason, t.metadata::jsonb AS metadata,
-           t.status IN ('CONFIRMED', 'HELD') AND EXISTS (
-               SELECT FROM bookings AS x JOIN cancelled_events AS c USING (event_id) WHERE x.id = t.id
-           ) AS event_cancelled
-      FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(reasons)s::text[], %(metadata)s::text[])
-           AS t(id, status, reason, metadata)
-)
 UPDATE bookings AS b
-   SET status = CASE WHEN v.event_cancelled THEN 'CANCELLED' ELSE v.status END,
-       cancel_reason = CASE WHEN v.event_cancelled THEN 'EVENT_CANCELLED' END,
-       reject_reason = v.reason, reject_metadata = v.metadata, update_time = now(), lease_until = NULL
-  FROM v
+   SET (status, cancel_reason) = (
+           SELECT CASE WHEN d.event_cancelled THEN 'CANCELLED' ELSE v.status END,
+                  CASE WHEN d.event_cancelled THEN 'EVENT_CANCELLED' END
+             FROM (SELECT v.status IN ('CONFIRMED', 'HELD') AND EXISTS (
+                          SELECT FROM cancelled_events AS c WHERE c.event_id = b.event_id)
+                       AS event_cancelled) AS d),
+       reject_reason = v.reason, reject_metadata = v.metadata::jsonb, update_time = now(), lease_until = NULL
+  FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(reasons)s::text[], %(metadata)s::text[])
+       AS v(id, status, reason, metadata)
  WHERE b.id = v.id AND b.status = 'PENDING'
 RETURNING {B_COLUMNS}
 """
