@@ -15,9 +15,7 @@ import pytest
 
 from tools.audit.invariants import Report
 from tools.audit.settled import settled_audit as settled_audit_dsns
-from tools.embedded_postgres.server import free_port
-from tools.stack.environment import service_environment
-from tools.stack.services import BOOKING, Service, launch
+from tools.stack.services import Service
 from tools.stack.stack import Stack
 from tools.testing.launch import running_stack
 from tools.testing.postgres import PostgresServer
@@ -157,26 +155,8 @@ async def event_waitlist(http: aiohttp.ClientSession, stack: Stack, event_id: st
 
 def booking_replica(stack: Stack, **overrides: str) -> Service:
     """Another booking_service process on the stack's booking database (with the stack's
-    booking settings, and `overrides`), on ports of its own; ready."""
-    http_port, grpc_port = free_port(), free_port()
-    assert stack.database is not None
-    env = service_environment(
-        BOOKING,
-        stack.config,
-        stack.database,
-        {"HTTP_PORT": str(http_port), "GRPC_PORT": str(grpc_port), **overrides},
-    )
-    replica = launch(
-        BOOKING,
-        env,
-        stack.output,
-        host=stack.config.host,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        database=stack.config.booking_db,
-    )
-    replica.wait_ready("/readyz", timeout=30)
-    return replica
+    booking settings, and `overrides`), on ports of its own; ready. The caller stops it."""
+    return stack.start_replica("booking", **overrides)
 
 
 def reason(body: dict[str, Any]) -> str:

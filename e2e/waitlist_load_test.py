@@ -19,7 +19,7 @@ import pytest
 from e2e.conftest import booking_replica, settled_audit
 from tools.loadtest.driver import Api
 from tools.loadtest.tokens import Tokens
-from tools.loadtest.waitlist import WaitlistPlan, run_waitlist
+from tools.loadtest.waitlist import WaitlistPlan, run_waitlist, verdict
 from tools.stack.services import Service
 from tools.stack.stack import Stack
 from tools.testing.launch import running_stack
@@ -65,13 +65,13 @@ async def test_500_waiters_and_a_stream_of_cancellations_survive_a_replica_kille
     print(outcome.report())
     print("\n".join(report.lines()))
 
-    assert outcome.problems == []
+    # No unexpected answer, and every freed seat was offered (no WAITING entry fits what is
+    # left); the audit checks the same in the databases, and the order of the offers.
+    assert verdict(outcome) == []
     assert killed == [-9]
     assert report.ok, report.lines()
     assert not {"PENDING", "CANCELLING", "EXPIRING"} & report.bookings_by_status.keys()
-    # Every freed seat was offered: no WAITING entry fits what is left.
-    assert outcome.unoffered() == []
-    assert outcome.event["waitlistSize"] > 0  # the list never ran dry, so no newcomer ever booked
+    assert outcome.event.get("waitlistSize", 0) > 0  # the list never ran dry, so no newcomer ever booked
     assert set(outcome.newcomer_answers) == {"409 SOLD_OUT"}
     assert outcome.confirmed and outcome.declined and outcome.expired and outcome.cancelled >= PLAN.cancellations
     assert outcome.offers == outcome.confirmed + outcome.declined + outcome.expired

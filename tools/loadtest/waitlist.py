@@ -22,13 +22,18 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
+
+from tools.devkeys import DevIdentity
 from tools.loadtest.driver import Api, reason
+from tools.loadtest.tokens import Tokens
 
 BUYER_SEATS = 2
 # How often the run lists the event's waiting list to find new offers, and polls a booking.
-LIST_POLL = 0.2
+LIST_POLL = 0.25
 BOOKING_POLL = 0.2
 # How long an offer may take to appear as a booking (the offer follower polls every
 # WAITLIST_POLL_SECONDS; a replica killed mid-round leaves it to the other).
@@ -238,6 +243,8 @@ class _Run:
 
     async def run_out(self, booking_id: str, user: str) -> None:
         deadline = time.monotonic() + self.plan.offer_ttl + RECORD_TIMEOUT
+        # Not before its TTL: hundreds of waiters polling all along would be a load of their own.
+        await asyncio.sleep(self.plan.offer_ttl)
         while time.monotonic() < deadline:
             status, reply = await self.booking(booking_id, user)
             if status == 200 and reply.get("status") == "EXPIRED":
@@ -308,6 +315,32 @@ class _Run:
             await asyncio.gather(*self.handlers.values())
             if not self.follow(await self.entries()):
                 return
+
+
+def verdict(outcome: WaitlistOutcome) -> list[str]:
+    """What fails a run, besides the audit: unexpected answers, a freed seat left unoffered,
+    a newcomer who booked while the list still waited at the end (it never grows after the
+    joins, so it waited all along)."""
+    failures = outcome.problems[:20] + outcome.unoffered()[:20]
+    booked = sum(n for answer, n in outcome.newcomer_answers.items() if answer.startswith("201"))
+    if booked and int(outcome.event.get("waitlistSize", 0)) > 0:
+        failures.append(f"a newcomer booked {booked} time(s) while the list waited")
+    return failures
+
+
+async def run_waitlist_session(
+    plan: WaitlistPlan,
+    booking_url: str,
+    event_url: str,
+    identity: DevIdentity,
+    timeout: float = 30.0,
+    midway: Callable[[], Awaitable[None]] | None = None,
+) -> WaitlistOutcome:
+    """`run_waitlist` with a client session and tokens of its own (the load tool's way)."""
+    tokens = await asyncio.to_thread(Tokens.mint, identity, plan.users(), timedelta(hours=2))
+    connector = aiohttp.TCPConnector(limit=max(plan.concurrency, 600))
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        return await run_waitlist(Api(session, booking_url, event_url, tokens), plan, midway)
 
 
 async def _run(call: Callable[[], Awaitable[None]]) -> None:
