@@ -1,6 +1,7 @@
 """Waiting lists, property style, against both services over REST: random sequences (seeded,
-reproducible) of joins, idempotent re-joins, leaves, cancellations of confirmed bookings,
-seat increases and newcomers booking, with every offer confirmed, declined or left to run out
+reproducible) of joins, re-joins (idempotent while waiting or holding an offer, anew after
+leaving or losing an offer), leaves, cancellations of confirmed bookings, seat increases and
+newcomers booking, with every offer confirmed, declined or left to run out
 (WAITLIST_OFFER_TTL_SECONDS is short here). A model of the list predicts the offers: FIRST FIT
 IN JOIN ORDER (each WAITING entry, earliest first, whose seats fit in what is still free gets
 them; one too big keeps its place), run whenever seats come back or someone joins.
@@ -62,7 +63,7 @@ SEEDS = (14, 1414, 141414)
 STEPS = 16  # per seed
 EXPIRIES = 2  # offers left to run out, at most, per seed (each costs OFFER_TTL)
 # Actions and their weights.
-ACTIONS = {"join": 5, "rejoin": 1, "leave": 2, "cancel": 3, "add_seats": 1, "book": 1}
+ACTIONS = {"join": 5, "rejoin": 2, "leave": 2, "cancel": 3, "add_seats": 1, "book": 1}
 QUIET_TIMEOUT = 20.0
 
 
@@ -161,7 +162,7 @@ class Sequence:
         model = self.model
         possible = {
             "join": True,
-            "rejoin": bool(model.waiting()),
+            "rejoin": bool(model.entries),
             "leave": bool(model.waiting()),
             "cancel": bool(model.confirmed),
             "add_seats": True,
@@ -171,8 +172,10 @@ class Sequence:
         action = self.rng.choices(names, weights=[ACTIONS[n] for n in names])[0]
         await getattr(self, action)()
 
-    async def join(self) -> None:
-        user, seats = self.user(), self.rng.randint(1, 3)
+    async def join(self, user: str | None = None) -> None:
+        """A user joins (a new one unless given); a new entry unless theirs is WAITING or an
+        offer still held."""
+        user, seats = user or self.user(), self.rng.randint(1, 3)
         model = self.model
         could_book = not model.waiting() and model.available >= seats
         status, body = await join_waitlist(self.http, self.stack, self.event_id, user, seats)
@@ -187,14 +190,24 @@ class Sequence:
         assert status == 201 and body["state"] == entry.state and body["seats"] == seats, body
 
     async def rejoin(self) -> None:
-        entry = self.rng.choice(self.model.waiting())
+        """Someone who joined before joins again: their WAITING entry, or their offer while it
+        holds seats (HELD or CONFIRMED), is answered as it is; otherwise (left, offer declined,
+        run out or cancelled) they join anew, at the end of the list."""
+        entry = self.rng.choice(list(self.latest().values()))
+        if entry.state == "LEFT" or entry.fate in ("CANCELLED", "EXPIRED"):
+            await self.join(entry.user)
+            return
         status, body = await join_waitlist(self.http, self.stack, self.event_id, entry.user, self.rng.randint(1, 3))
         self.log(f"{entry.user} joins again: {status} {body.get('state')}")
-        assert status == 200 and body["id"] == entry.id and body["state"] == "WAITING", body
+        assert status == 200 and body["id"] == entry.id and body["state"] == entry.state, body
         assert body["seats"] == entry.seats, body
 
+    def latest(self) -> dict[str, Entry]:
+        """Each user's latest entry (the one a join or a leave acts on)."""
+        return {e.user: e for e in self.model.entries}
+
     async def leave(self) -> None:
-        offered = [e for e in self.model.entries if e.state == "OFFERED"]
+        offered = [e for e in self.latest().values() if e.state == "OFFERED"]
         if offered and self.rng.random() < 0.2:  # an offered user leaving keeps the offer
             entry = self.rng.choice(offered)
             status, body = await leave_waitlist(self.http, self.stack, self.event_id, entry.user)
