@@ -1,7 +1,8 @@
 """The waiting-list load run (`tools.loadtest.waitlist`) against both services, with two booking
 service replicas: an event sold out to 100 buyers, 500 users joining its list at once, a stream
 of cancellations while the waiters confirm, decline or let run out the offers they get, and one
-replica SIGKILLed midway (then started again). It ends with a clean audit (offers recorded once
+replica SIGKILLed midway, its successor killed between recording offers and acknowledging them,
+then a healthy one started. It ends with a clean audit (offers recorded once
 each, first fit in join order, no queue jumping, nothing PENDING or EXPIRING), every freed seat
 offered (no WAITING entry fits the seats left) and every kind of offer outcome seen."""
 
@@ -53,6 +54,11 @@ async def test_500_waiters_and_a_stream_of_cancellations_survive_a_replica_kille
         victim = replicas[-1]
         victim.child.kill()
         killed.append(await asyncio.to_thread(victim.wait, 10))
+        # Its successor dies too, at the worst moment: offers recorded, not yet acknowledged
+        # (the fault point kills it with SIGKILL). Then a healthy one takes over.
+        faulty = await asyncio.to_thread(booking_replica, stack, TICKETFLOW_TEST_FAULTS="waitlist_offer_before_ack")
+        replicas.append(faulty)
+        killed.append(await asyncio.to_thread(faulty.wait, 60))
         replicas.append(await asyncio.to_thread(booking_replica, stack))
 
     tokens = Tokens.mint(stack.identity, PLAN.users(), timedelta(hours=1))
@@ -68,7 +74,7 @@ async def test_500_waiters_and_a_stream_of_cancellations_survive_a_replica_kille
     # No unexpected answer, and every freed seat was offered (no WAITING entry fits what is
     # left); the audit checks the same in the databases, and the order of the offers.
     assert verdict(outcome) == []
-    assert killed == [-9]
+    assert killed == [-9, -9]
     assert report.ok, report.lines()
     assert not {"PENDING", "CANCELLING", "EXPIRING"} & report.bookings_by_status.keys()
     assert outcome.event.get("waitlistSize", 0) > 0  # the list never ran dry, so no newcomer ever booked
