@@ -153,10 +153,11 @@ async def event_waitlist(http: aiohttp.ClientSession, stack: Stack, event_id: st
         params["pageToken"] = page["nextPageToken"]
 
 
-def booking_replica(stack: Stack, **overrides: str) -> Service:
+def booking_replica(stack: Stack, ready: str | None = "/readyz", **overrides: str) -> Service:
     """Another booking_service process on the stack's booking database (with the stack's
-    booking settings, and `overrides`), on ports of its own; ready. The caller stops it."""
-    return stack.start_replica("booking", **overrides)
+    booking settings, and `overrides`), on ports of its own; ready (unless `ready` is None).
+    The caller stops it."""
+    return stack.start_replica("booking", ready, **overrides)
 
 
 def reason(body: dict[str, Any]) -> str:

@@ -55,8 +55,9 @@ async def test_500_waiters_and_a_stream_of_cancellations_survive_a_replica_kille
         victim.child.kill()
         killed.append(await asyncio.to_thread(victim.wait, 10))
         # Its successor dies too, at the worst moment: offers recorded, not yet acknowledged
-        # (the fault point kills it with SIGKILL). Then a healthy one takes over.
-        faulty = await asyncio.to_thread(booking_replica, stack, TICKETFLOW_TEST_FAULTS="waitlist_offer_before_ack")
+        # (the fault point kills it with SIGKILL), maybe before it is even ready: its offer
+        # follower starts at once. Then a healthy one takes over.
+        faulty = booking_replica(stack, None, TICKETFLOW_TEST_FAULTS="waitlist_offer_before_ack")
         replicas.append(faulty)
         killed.append(await asyncio.to_thread(faulty.wait, 60))
         replicas.append(await asyncio.to_thread(booking_replica, stack))

@@ -60,7 +60,7 @@ SETTINGS = {
     "HOLD_SWEEP_INTERVAL_SECONDS": str(SWEEP),
 }
 SEEDS = (14, 1414, 141414)
-STEPS = 16  # per seed
+STEPS = 24  # per seed
 EXPIRIES = 2  # offers left to run out, at most, per seed (each costs OFFER_TTL)
 # Actions and their weights.
 ACTIONS = {"join": 5, "rejoin": 2, "leave": 2, "cancel": 3, "add_seats": 1, "book": 1}
@@ -136,6 +136,8 @@ class Sequence:
     async def run(self) -> None:
         try:
             await self.sell_out()
+            for _ in range(self.rng.randint(3, 5)):
+                await self.join()
             await self.settle()
             for _ in range(STEPS):
                 await self.step()
@@ -168,8 +170,11 @@ class Sequence:
             "add_seats": True,
             "book": True,
         }
+        weights = dict(ACTIONS)
+        if not model.waiting() and model.available:
+            weights["book"] = 6  # newcomers buy what is free, so that the event sells out again
         names = [name for name in ACTIONS if possible[name]]
-        action = self.rng.choices(names, weights=[ACTIONS[n] for n in names])[0]
+        action = self.rng.choices(names, weights=[weights[n] for n in names])[0]
         await getattr(self, action)()
 
     async def join(self, user: str | None = None) -> None:
@@ -355,4 +360,5 @@ async def test_random_sequences_offer_first_fit_in_join_order_and_nobody_jumps_t
         sequence = Sequence(http, stack, seed)
         await sequence.run()
         print(f"seed {seed}: {len(sequence.steps)} steps, {sequence.expiries} offers ran out")
+        print("\n".join(sequence.steps))
     assert time.monotonic() - started < 100, "the sequences took too long"

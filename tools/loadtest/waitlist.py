@@ -359,11 +359,15 @@ async def run_waitlist(
     stop = asyncio.Event()
     watcher = asyncio.create_task(run.watch(stop))
     try:
-        await run.stream(booked, midway)
-    finally:
-        stop.set()
-        await watcher
-    await run.drain()
+        try:
+            await run.stream(booked, midway)
+        finally:
+            stop.set()
+            await watcher
+        await run.drain()
+    finally:  # on a failure, the waiters stop too
+        for handler in run.handlers.values():
+            handler.cancel()
     status, event, _ = await api.call("GET", f"{api.event_url}/events/{run.event_id}")
     run.outcome.event = event if status == 200 else {}
     run.outcome.entries = await run.entries()

@@ -85,10 +85,11 @@ class Stack:
         service.wait_ready(ready, timeout=self.config.ready_timeout, should_stop=should_stop)
         return service
 
-    def start_replica(self, name: str, /, ready: str = "/readyz", **overrides: str) -> Service:
+    def start_replica(self, name: str, /, ready: str | None = "/readyz", **overrides: str) -> Service:
         """Another process of the service `name` on the same database (replicas share it, as in
         production), on free ports of its own, with the stack's settings and `overrides`;
-        waits until GET `ready` answers 200. The stack does not track it: the caller stops it
+        waits until GET `ready` answers 200 (None: does not wait, for a process meant to die
+        at a fault point before it is ready). The stack does not track it: the caller stops it
         (`replica.child.stop(timeout)`)."""
         assert self.database is not None, "start() first"
         spec = _SPECS[name]
@@ -103,7 +104,8 @@ class Stack:
             grpc_port=grpc_port,
             database=self.config.database(name),
         )
-        replica.wait_ready(ready, timeout=self.config.ready_timeout)
+        if ready is not None:
+            replica.wait_ready(ready, timeout=self.config.ready_timeout)
         return replica
 
     def stop_service(self, name: str) -> int | None:
