@@ -51,6 +51,9 @@ class WaitlistPlan:
     recancel_fraction: float = 0.2  # of the confirmed offers, cancelled again during the stream
     leave_fraction: float = 0.05  # of the waiters, leaving the list during the stream
     offer_ttl: float = 1800.0  # the target's WAITLIST_OFFER_TTL_SECONDS: how long a run-out offer takes
+    # Beyond the TTL, how long an offer may take to end EXPIRED (a replica killed while
+    # expiring it leaves it to the reconciler, after the target's PENDING_TIMEOUT_SECONDS).
+    expiry_grace: float = 30.0
     concurrency: int = 64  # requests in flight while selling out and joining
     seed: int = 1
 
@@ -85,6 +88,7 @@ class WaitlistOutcome:
     confirmed: int = 0
     declined: int = 0
     expired: int = 0
+    late: int = 0  # of the expired: offers meant to be confirmed or declined that had run out
     cancelled: int = 0  # buyers' bookings and confirmed offers cancelled
     left: int = 0
     newcomer_answers: Counter[str] = field(default_factory=Counter)
@@ -98,7 +102,8 @@ class WaitlistOutcome:
         states = Counter(str(e.get("state")) for e in self.entries)
         return (
             f"waitlist run of event {self.event_id} in {self.elapsed:.1f} s: {self.offers} offers "
-            f"({self.confirmed} confirmed, {self.declined} declined, {self.expired} ran out), "
+            f"({self.confirmed} confirmed, {self.declined} declined, {self.expired} ran out, {self.late} of them "
+            "before their waiter answered), "
             f"{self.cancelled} cancellations, {self.left} left; newcomers: {dict(self.newcomer_answers)}; "
             f"at the end {self.event.get('availableSeats')} seats available, list {dict(states)}"
         )
@@ -229,6 +234,7 @@ class _Run:
             self.confirmed_offers.append((booking_id, user))
         elif status == 409 and reason(reply) == "HOLD_EXPIRED":
             self.outcome.expired += 1
+            self.outcome.late += 1
         else:
             self.problem(f"confirm of offer {booking_id} answered {status}: {reply}")
 
@@ -238,11 +244,12 @@ class _Run:
             self.outcome.declined += 1
         elif status == 200 and reply.get("status") in ("EXPIRING", "EXPIRED"):
             self.outcome.expired += 1
+            self.outcome.late += 1
         else:
             self.problem(f"decline of offer {booking_id} answered {status}: {reply}")
 
     async def run_out(self, booking_id: str, user: str) -> None:
-        deadline = time.monotonic() + self.plan.offer_ttl + RECORD_TIMEOUT
+        deadline = time.monotonic() + self.plan.offer_ttl + self.plan.expiry_grace
         # Not before its TTL: hundreds of waiters polling all along would be a load of their own.
         await asyncio.sleep(self.plan.offer_ttl)
         while time.monotonic() < deadline:
@@ -251,7 +258,9 @@ class _Run:
                 self.outcome.expired += 1
                 return
             await asyncio.sleep(BOOKING_POLL)
-        self.problem(f"offer {booking_id} left to run out is not EXPIRED {self.plan.offer_ttl:g} s on")
+        self.problem(
+            f"offer {booking_id} left to run out is not EXPIRED {self.plan.offer_ttl + self.plan.expiry_grace:g} s on"
+        )
 
     async def cancel(self, booking_id: str, user: str) -> tuple[int | str, Any]:
         status, reply, _ = await self.api.call(

@@ -5,7 +5,7 @@
     bazel run //tools/loadtest -- waitlist --waiters 2000 --offer-ttl 1800 \\
         --booking-dsn '...' --event-dsn '...'                 # a running stack (//:ticketflow)
 
-With --launch the tool starts its own stack with --offer-ttl (default 3) as
+With --launch the tool starts its own stack with --offer-ttl (default 5) as
 WAITLIST_OFFER_TTL_SECONDS, --waitlist-poll as WAITLIST_POLL_SECONDS and --hold-sweep-interval
 (default 0.05) as HOLD_SWEEP_INTERVAL_SECONDS; --kill-midway starts a second booking replica
 and SIGKILLs it (then starts it again) halfway through the cancellations. Against a running
@@ -30,7 +30,9 @@ from tools.loadtest.waitlist import WaitlistPlan, run_waitlist_session, verdict
 from tools.stack.services import Service
 from tools.stack.stack import Stack
 
-LAUNCH_OFFER_TTL = 3
+# Short, so that offers left to run out do so within the run; long enough that a waiter who
+# answers does so in time on a busy machine (the launched PostgreSQL is durable: fsync on).
+LAUNCH_OFFER_TTL = 5
 LAUNCH_SWEEP = 0.05
 
 
@@ -49,7 +51,7 @@ def add_parser(modes: Any) -> None:
     mode.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default %(default)s)")
     mode.add_argument("--launch", action="store_true", help="run against a throw-away stack of the tool's own")
     mode.add_argument(
-        "--offer-ttl", type=int, help="the target's WAITLIST_OFFER_TTL_SECONDS (with --launch: default 3)"
+        "--offer-ttl", type=int, help="the target's WAITLIST_OFFER_TTL_SECONDS (with --launch: default 5)"
     )
     mode.add_argument("--waitlist-poll", type=float, help="with --launch: the stack's WAITLIST_POLL_SECONDS")
     mode.add_argument("--hold-sweep-interval", type=float, help="the target's HOLD_SWEEP_INTERVAL_SECONDS")
@@ -59,7 +61,12 @@ def add_parser(modes: Any) -> None:
     mode.add_argument("--booking-dsn", help="booking_service's database (libpq connection string)")
     mode.add_argument("--event-dsn", help="event_service's database (libpq connection string)")
     mode.add_argument("--no-audit", action="store_true", help="skip the audit of the databases")
-    mode.add_argument("--settle-timeout", type=float, default=60.0, help="seconds to wait for a quiet moment")
+    mode.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for a quiet moment (and, beyond its TTL, for an offer to run out)",
+    )
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -115,6 +122,7 @@ async def _run(
         recancel_fraction=args.recancel_fraction,
         leave_fraction=args.leave_fraction,
         offer_ttl=args.offer_ttl,
+        expiry_grace=args.settle_timeout,
         concurrency=args.concurrency,
         seed=args.seed,
     )
