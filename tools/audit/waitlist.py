@@ -8,9 +8,12 @@ line per violation (`tools.audit.invariants` lists and counts them with the othe
              seats, waitlist_entry_id), and every booking recorded as an offer is one.
 - unoffered: no WAITING entry fits the available seats of an event still on sale (no seat
              stays unoffered while someone who fits waits).
-- order:     first fit in join order never skips an entry that fits: for an OFFERED entry o,
-             every entry w that joined before it (smaller seq) with w.seats <= o.seats had left
-             the WAITING state (offered, left, closed) at or before o's offer_time.
+- order:     first fit in join order never skips an entry that fits: for the offers G made
+             by one decision (the same offer_time t), no entry w that joined before some of
+             them and was still WAITING at t (it left the state, offered, left or closed,
+             only after t, or not yet) has w.seats <= the seats of G's entries that joined
+             after it. (This includes design14's pairwise rule: w before an offer o with
+             w.seats <= o.seats must have stopped waiting at or before o's offer_time.)
 - queue jumps are found in SQL (`snapshot._QUEUE_JUMPS`); here they are only worded.
 
 An offer not yet acknowledged is work in flight (the booking service's offer follower records
@@ -107,24 +110,33 @@ def order(snapshot: Snapshot) -> Iterator[str]:
 
 
 def _order_of(entries: list[WaitlistEntry]) -> Iterator[str]:
-    """One event's entries in join order. For each seat count, the earlier entry that stopped
-    waiting last (still WAITING counts as never): an offer skipped an earlier entry that fits
-    exactly when one of those, of no more seats than the offer, stopped waiting after it."""
-    latest: dict[int, WaitlistEntry] = {}
+    """One event's entries in join order. The offers of one decision share its instant (their
+    offer_time): a group G offered at t had at least sum(G.seats) seats to share. Walking the
+    WAITING entries in join order, first fit reaches an entry w with at least the seats of G's
+    entries after w still free; so w, WAITING at t and joined before some of G, was skipped
+    although it fit if w.seats <= the seats of G's entries that joined after it."""
+    groups: dict[datetime, list[WaitlistEntry]] = defaultdict(list)
     for entry in entries:
         if entry.state == "OFFERED" and entry.left_time is not None:
-            offered_at = entry.left_time
-            skipped = [w for seats, w in latest.items() if seats <= entry.seats and _after(w.left_time, offered_at)]
-            if skipped:
-                w = min(skipped, key=lambda w: w.seq)
+            groups[entry.left_time].append(entry)
+    for offered_at, group in sorted(groups.items()):
+        last = group[-1].seq  # entries are in join order
+        for w in entries:
+            if w.seq >= last:
+                break
+            after = [o for o in group if o.seq > w.seq]
+            if (
+                _after(w.left_time, offered_at)
+                and w.create_time <= offered_at
+                and w.seats <= sum(o.seats for o in after)
+            ):
                 still = "is still WAITING" if w.left_time is None else f"waited until {w.left_time.isoformat()}"
+                offered = ", ".join(f"{o.id} (#{o.seq}, {o.seats} seat(s))" for o in after)
                 yield (
-                    f"entry {entry.id} (#{entry.seq}, {entry.seats} seat(s)) was offered at {offered_at.isoformat()}, "
-                    f"but entry {w.id} (#{w.seq}, {w.seats} seat(s)), which joined before it and fits, {still}"
+                    f"entries {offered} were offered at {offered_at.isoformat()}, but entry {w.id} "
+                    f"(#{w.seq}, {w.seats} seat(s)), which joined before them and fits in their seats, {still}"
                 )
-        known = latest.get(entry.seats)
-        if known is None or (known.left_time is not None and _after(entry.left_time, known.left_time)):
-            latest[entry.seats] = entry
+                break  # one finding per decision
 
 
 def _after(left_time: datetime | None, instant: datetime) -> bool:

@@ -44,8 +44,8 @@ def T(n: float) -> datetime:
 
 
 B1, B2, N1, N2 = (uuid.uuid5(uuid.NAMESPACE_URL, name) for name in ("b1", "b2", "n1", "n2"))
-E = {n: uuid.uuid5(uuid.NAMESPACE_URL, f"entry-u{n}") for n in range(1, 6)}
-O1, O2, O3 = (uuid.uuid5(uuid.NAMESPACE_URL, name) for name in ("o1", "o2", "o3"))
+E = {n: uuid.uuid5(uuid.NAMESPACE_URL, f"entry-u{n}") for n in range(1, 7)}
+O1, O2, O3, O4 = (uuid.uuid5(uuid.NAMESPACE_URL, name) for name in ("o1", "o2", "o3", "o4"))
 
 
 @pytest.fixture(scope="module")
@@ -306,8 +306,9 @@ def test_an_offer_that_skipped_an_earlier_entry_that_fits_is_found(history: Hist
     history.leave(3, T(9))
     assert history.audit().findings == {
         OFFER_ORDER: [
-            f"entry {E[5]} (#{_seq(history, 5)}, 1 seat(s)) was offered at {T(8).isoformat()}, but entry {E[3]} "
-            f"(#{_seq(history, 3)}, 1 seat(s)), which joined before it and fits, waited until {T(9).isoformat()}"
+            f"entries {E[5]} (#{_seq(history, 5)}, 1 seat(s)) were offered at {T(8).isoformat()}, but entry "
+            f"{E[3]} (#{_seq(history, 3)}, 1 seat(s)), which joined before them and fits in their seats, "
+            f"waited until {T(9).isoformat()}"
         ]
     }
 
@@ -317,10 +318,29 @@ def test_an_offer_passing_over_an_entry_still_waiting_is_found(history: History)
     history.offer(5, O2, T(8))
     findings = history.audit().findings
     assert findings[OFFER_ORDER] == [
-        f"entry {E[5]} (#{_seq(history, 5)}, 1 seat(s)) was offered at {T(8).isoformat()}, but entry {E[3]} "
-        f"(#{_seq(history, 3)}, 1 seat(s)), which joined before it and fits, is still WAITING"
+        f"entries {E[5]} (#{_seq(history, 5)}, 1 seat(s)) were offered at {T(8).isoformat()}, but entry "
+        f"{E[3]} (#{_seq(history, 3)}, 1 seat(s)), which joined before them and fits in their seats, "
+        "is still WAITING"
     ]
     assert set(findings) == {OFFER_ORDER, UNOFFERED}
+
+
+def test_seats_shared_among_later_small_entries_past_a_big_one_that_fits_are_found(history: History) -> None:
+    # 3 seats come back (b1's 2 and one more); u2 (3 seats) fits them all, but u3, u5 and a
+    # newer u6 get one each: together they had the seats u2 needed.
+    history.join(6, 1, T(7.5))
+    history.events("UPDATE events SET total_seats = 5, available_seats = available_seats + 1 WHERE id = %s", EVENT)
+    history.release(B1, T(8))
+    for n, booking_id in ((3, O2), (5, O3), (6, O4)):
+        history.offer(n, booking_id, T(8))
+    offered = ", ".join(f"{E[n]} (#{_seq(history, n)}, 1 seat(s))" for n in (3, 5, 6))
+    assert history.audit().findings == {
+        OFFER_ORDER: [
+            f"entries {offered} were offered at {T(8).isoformat()}, but entry {E[2]} (#{_seq(history, 2)}, "
+            "3 seat(s)), which joined before them and fits in their seats, is still WAITING"
+        ]
+    }
+    # (With 2 seats only, u2 would not have fitted: test_first_fit_may_pass_over_an_entry_too_big...)
 
 
 def test_a_reservation_taking_seats_while_the_list_waits_is_found(history: History) -> None:
