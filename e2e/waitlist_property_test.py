@@ -14,13 +14,14 @@ event's seats and waitlist_size are the model's, and that a newcomer's POST /boo
 
 To keep the model exact, an offer is left to run out only when nothing else can change the
 event until it has (the other offers of that moment are confirmed, and the test waits for the
-expiry before its next step). A failure names the seed and the steps so far: rerun with
-SEEDS = (that seed,).
+expiry before its next step). A failure names the seed and the steps so far: rerun that seed
+alone with --test_env=WAITLIST_SEEDS=<seed>.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -59,7 +60,8 @@ SETTINGS = {
     "WAITLIST_POLL_SECONDS": "0.1",
     "HOLD_SWEEP_INTERVAL_SECONDS": str(SWEEP),
 }
-SEEDS = (14, 1414, 141414)
+# Other seeds: bazel test //e2e:waitlist_property_test --test_env=WAITLIST_SEEDS=7,8,9
+SEEDS = tuple(int(seed) for seed in os.environ.get("WAITLIST_SEEDS", "14,1414,141414").split(","))
 STEPS = 24  # per seed
 EXPIRIES = 2  # offers left to run out, at most, per seed (each costs OFFER_TTL)
 # Actions and their weights.
@@ -361,4 +363,4 @@ async def test_random_sequences_offer_first_fit_in_join_order_and_nobody_jumps_t
         await sequence.run()
         print(f"seed {seed}: {len(sequence.steps)} steps, {sequence.expiries} offers ran out")
         print("\n".join(sequence.steps))
-    assert time.monotonic() - started < 100, "the sequences took too long"
+    assert time.monotonic() - started < 40 * len(SEEDS), "the sequences took too long"
