@@ -235,8 +235,10 @@ class WaitlistRepository:
             if existing is not None:
                 return Joined(existing, created=False)
             entry_id = uuid.uuid4()
-            await conn.execute(INSERT_ENTRY, {**params, "id": entry_id, "seats": request.seats, "now": now})
-            offers = await offer_seats(conn, request.event_id)
+            # The insert travels with the offer step's reads (one round trip).
+            async with conn.pipeline():
+                await conn.execute(INSERT_ENTRY, {**params, "id": entry_id, "seats": request.seats, "now": now})
+                offers = await offer_seats(conn, request.event_id)
             row = await rows.one(conn, SELECT_ENTRY, {"id": entry_id})
         assert row is not None
         self._on_offers(offers)

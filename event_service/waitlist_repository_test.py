@@ -478,3 +478,75 @@ async def test_offers_are_listed_until_acknowledged(repo: EventRepository, lists
     assert await lists.acknowledge(ids) == 2
     assert await lists.acknowledge([*ids, uuid.uuid4()]) == 0
     assert [e.user_id for e in await lists.list_offers(10)] == ["carol"]
+
+
+# --- Atomicity and random sequences ------------------------------------------------------------
+
+
+async def test_a_release_whose_offer_fails_gives_nothing_back(
+    repo: EventRepository, lists: WaitlistRepository, dsn: str
+) -> None:
+    """The offer is part of the release's transaction: if writing it fails (a crash, say), the
+    seats are not given back either, and the booking service's retry does it all."""
+    event, bookings = await _sold_out(repo, 1)
+    await _join(lists, event.id, "alice", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'crash'; END $$;"
+            " CREATE TRIGGER crash BEFORE UPDATE ON waitlist_entries FOR EACH ROW EXECUTE FUNCTION fail()"
+        )
+    with pytest.raises(psycopg.errors.RaiseException):
+        await repo.release(bookings[0])
+    reservation = await repo.get_reservation(bookings[0])
+    assert reservation is not None and reservation[0].state is ReservationState.RESERVED
+    current = await _current(repo, event.id)
+    assert (current.available_seats, current.waitlist_size) == (0, 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER crash ON waitlist_entries")
+    await repo.release(bookings[0])
+    assert (await _by_user(lists, event.id))["alice"].state is WaitlistState.OFFERED
+    _consistent(dsn)
+
+
+async def test_random_sequences_keep_every_waiting_list_rule(
+    repo: EventRepository, lists: WaitlistRepository, dsn: str
+) -> None:
+    """Joins, leaves, releases (holds running out), new bookings, seat increases and a
+    cancellation in random order, some at once; after each step the seats add up and the
+    waiting-list invariants hold (first fit in join order, nobody who fits left waiting, no
+    reservation but an offer while someone waits)."""
+    rng = random.Random(1414)
+    events = [(await _sold_out(repo, 6))[0] for _ in range(2)]
+    users = [f"u{i}" for i in range(12)]
+
+    async def step() -> None:
+        event = rng.choice(events)
+        kind = rng.choice(["join", "join", "leave", "release", "release", "reserve", "grow"])
+        if kind == "join":
+            with contextlib.suppress(SeatsAvailable, EventCancelled):
+                await lists.join(JoinRequest(event.id, rng.choice(users), rng.randint(1, 4)))
+        elif kind == "leave":
+            with contextlib.suppress(WaitlistEntryNotFound):
+                await lists.leave(event.id, rng.choice(users))
+        elif kind == "release":
+            with psycopg.connect(dsn) as conn:
+                held = conn.execute(
+                    "SELECT booking_id FROM reservations WHERE event_id = %s AND state = 'RESERVED'", (event.id,)
+                ).fetchall()
+            if held:
+                await repo.release(rng.choice(held)[0])
+        elif kind == "reserve":
+            await repo.reserve_batch([SeatRequest(uuid.uuid4(), event.id, rng.randint(1, 2))])
+        else:
+            current = await _current(repo, event.id)
+            grow = EventValues(total_seats=current.total_seats + rng.randint(1, 3))
+            with contextlib.suppress(EventCancelled):
+                await repo.update_event(event.id, event_update(grow, ["total_seats"], LIMITS))
+
+    for round_ in range(25):
+        await asyncio.gather(*(step() for _ in range(rng.randint(1, 4))))
+        if round_ == 20:
+            await repo.cancel_event(events[1].id)
+        _consistent(dsn)
+    assert WaitlistState.OFFERED in {e.state for e in (await _by_user(lists, events[0].id)).values()}
+    assert WaitlistState.WAITING not in {e.state for e in (await _by_user(lists, events[1].id)).values()}
