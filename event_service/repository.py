@@ -70,11 +70,11 @@ RETURNING {EVENT_COLUMNS}
 # Cancels a locked, SCHEDULED event: every RESERVED record of it becomes RELEASED with reason
 # EVENT_CANCELLED, its seats come back with the state change, and its WAITING entries become
 # CLOSED (at an instant read after the lock; OFFERED ones stay OFFERED: their reservations are
-# released like any other), in one statement. A record
-# locked by someone else is being released by the booking service (RELEASE): it is skipped
-# rather than waited for (that RELEASE waits for this event's row, so waiting would deadlock),
-# and that RELEASE adds its seats back itself right after this commits. Hence `available +
-# released` rather than `total`: each seat comes back exactly once, whoever gives it back.
+# released like any other), in one statement. A record locked by someone else is being
+# released by the booking service (RELEASE): it is skipped rather than waited for (that
+# RELEASE waits for this event's row, so waiting would deadlock), and that RELEASE adds its
+# seats back itself right after this commits. Hence `available + released` rather than
+# `total`: each seat comes back exactly once, whoever gives it back.
 CANCEL_EVENT = f"""
 WITH clock AS MATERIALIZED (
     SELECT clock_timestamp() AS now
