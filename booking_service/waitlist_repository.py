@@ -6,7 +6,9 @@ Both work under the per-(user, event) advisory locks that the create path takes 
 decided one at a time, by any replica. An offer is recorded once: its booking id is the key
 (ON CONFLICT (id) DO NOTHING), and the ids already recorded are read under the locks first, so
 a replayed page (a follower that died before its acknowledgement, or two followers on the same
-page) inserts nothing and decides nothing again.
+page) inserts nothing and decides nothing again. An offer of an event known cancelled is
+recorded CANCELLED; one recorded HELD while its event's cancellation is being listed is seen by
+the event-cancellation follower before the event is done (sweep_repository.LOCK_EVENT).
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from booking_service.domain import Booking, BookingStatus, CancelReason, RejectReason
 from booking_service.repository import COLUMNS, HELD, LOCK_USERS, booking_of
+from booking_service.sweep_repository import EVENT_LOCK
 from booking_service.waitlist import WaitlistEntry, decide_offers
+
+# Shared: offers of one event are recorded by many followers at once, while the event cannot
+# be marked done by its cancellation (see sweep_repository.LOCK_EVENT).
+LOCK_EVENTS_SHARED = f"""
+SELECT pg_advisory_xact_lock_shared(k)
+  FROM (SELECT DISTINCT {EVENT_LOCK.format(event="e")} AS k
+          FROM unnest(%(event_ids)s::uuid[]) AS t(e)) AS keys
+ ORDER BY k
+"""
 
 RECORDED = f"SELECT {COLUMNS} FROM bookings WHERE id = ANY(%(ids)s::uuid[])"
 
@@ -92,6 +104,8 @@ class WaitlistRepository:
             if not fresh:
                 return RecordedOffers(found, [], now_row[0])
             pairs = _pairs([o.user_id for o in fresh], [o.event_id for o in fresh])
+            # Before the cancelled events are read, and until the offers are committed.
+            await conn.execute(LOCK_EVENTS_SHARED, pairs)
             await cursor.execute(HELD, pairs)
             held = {(row["user_id"], row["event_id"]): row["seats"] for row in await cursor.fetchall()}
             await cursor.execute(CANCELLED, pairs)

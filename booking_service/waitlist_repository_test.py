@@ -23,7 +23,7 @@ from booking_service.repository import BookingRepository
 from booking_service.sweep_repository import SweepRepository
 from booking_service.waitlist import WaitlistState
 from booking_service.waitlist_offers import OfferFollower
-from booking_service.waitlist_repository import WaitlistRepository
+from booking_service.waitlist_repository import LOCK_EVENTS_SHARED, WaitlistRepository
 
 EVENT = uuid.uuid4()
 LIMIT = 6
@@ -188,3 +188,30 @@ class _Cancelled:
 
     async def cancelled_events(self, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
         return [(self.event, datetime.now(UTC))]
+
+
+async def test_an_event_is_not_done_while_an_offer_of_it_that_missed_the_cancellation_is_being_recorded(
+    lists: WaitlistRepository, seats: FakeSeats, pool: AsyncConnectionPool, dsn: str
+) -> None:
+    await _waiting(seats, ["alice"])
+    seats.add_seats(EVENT, 1)
+    [offer] = await seats.waitlist_offers(10)
+    sweeps = SweepRepository(pool)
+    follower = CancellationFollower(sweeps, _Cancelled(EVENT))
+    async with await psycopg.AsyncConnection.connect(dsn) as recording:
+        # A recording that read the event as not cancelled, its HELD offer not committed yet.
+        await recording.execute(LOCK_EVENTS_SHARED, {"event_ids": [EVENT]})
+        await recording.execute(
+            "INSERT INTO bookings (id, user_id, event_id, seats, status, hold, expire_time, waitlist_entry_id)"
+            " VALUES (%s, 'alice', %s, 1, 'HELD', true, now() + interval '30 minutes', %s)",
+            (offer.booking_id, EVENT, offer.id),
+        )
+        sweeping = asyncio.create_task(follower.run_once())
+        await asyncio.sleep(0.3)
+        assert not sweeping.done()  # marking the event done waits for the recording
+        await recording.commit()
+        assert await asyncio.wait_for(sweeping, timeout=5) == 0
+    [[done]] = _sql(dsn, "SELECT done_time IS NOT NULL FROM cancelled_events WHERE event_id = %s", EVENT)
+    assert not done
+    assert await follower.run_once() == 1
+    assert _offers(dsn)["alice"][:3] == ("CANCELLED", None, "EVENT_CANCELLED")
