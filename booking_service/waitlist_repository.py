@@ -38,6 +38,9 @@ SELECT pg_advisory_xact_lock_shared(k)
 
 RECORDED = f"SELECT {COLUMNS} FROM bookings WHERE id = ANY(%(ids)s::uuid[])"
 
+# The transaction's now(): what the offers' expire_time and their lag are measured from.
+NOW = "SELECT now()"
+
 CANCELLED = "SELECT event_id FROM cancelled_events WHERE event_id = ANY(%(event_ids)s::uuid[])"
 
 # Offers as holds: HELD until `ttl` from now (the database's clock), or REJECTED / CANCELLED at
@@ -98,7 +101,7 @@ class WaitlistRepository:
             await cursor.execute(RECORDED, {"ids": ids})
             found = {row["id"]: booking_of(row) for row in await cursor.fetchall()}
             fresh = [o for o in offers if o.booking_id not in found]
-            now_cursor = await conn.execute("SELECT now()")
+            now_cursor = await conn.execute(NOW)
             now_row = await now_cursor.fetchone()
             assert now_row is not None
             if not fresh:
