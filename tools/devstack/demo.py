@@ -127,7 +127,7 @@ def _tries(stack: Stack, event_id: str) -> list[str]:
         f"  curl -s -X POST {booking.http_url}/bookings/BOOKING_ID:confirm {_bearer('BOB_TOKEN')}",
         f"  curl -s -X POST {booking.http_url}/events/{event_id}/waitlist {_bearer('BOB_TOKEN')} {json_body} "
         f"-d {shlex.quote(wait)}      # once sold out: wait in line",
-        f"  curl -s {booking.http_url}/users/me/waitlist {_bearer('BOB_TOKEN')}      # position, or the offered booking",
+        f"  curl -s {booking.http_url}/users/me/waitlist {_bearer('BOB_TOKEN')}   # your place, or the offer",
         f"  curl -s {event.http_url}/events/{event_id}/waitlist {_bearer('ADMIN_TOKEN')}   # the whole list, in order",
         f"  curl -s -X POST {event.http_url}/events {_bearer('ADMIN_TOKEN')} {json_body} -d {shlex.quote(new_event)}",
         f"  curl -s -X POST {event.http_url}/events/EVENT_ID:cancel {_bearer('ADMIN_TOKEN')}  # bookings end CANCELLED",

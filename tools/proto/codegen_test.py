@@ -72,6 +72,12 @@ def test_both_services_are_generated_with_their_methods() -> None:
         "ReserveSeatsBatch",
         "ReleaseSeats",
         "GetReservation",
+        "JoinWaitlist",
+        "LeaveWaitlist",
+        "ListUserWaitlist",
+        "ListEventWaitlist",
+        "ListWaitlistOffers",
+        "AcknowledgeWaitlistOffers",
     }
     bookings = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"]
     assert {m.name for m in bookings.methods} == {
@@ -80,6 +86,9 @@ def test_both_services_are_generated_with_their_methods() -> None:
         "GetBooking",
         "ListUserBookings",
         "CancelBooking",
+        "JoinWaitlist",
+        "LeaveWaitlist",
+        "ListUserWaitlist",
     }
     assert hasattr(booking_service_pb2_grpc, "BookingServiceStub")
 
