@@ -1,6 +1,6 @@
 """Wiring of the booking service: one pool, the event service client, the use cases, the
-periodic work (reconciler, hold sweeper, event-cancellation follower, in every replica), the
-Quart app and the gRPC server.
+periodic work (reconciler, hold sweeper, event-cancellation follower, waiting-list offer
+follower, in every replica), the Quart app and the gRPC server.
 
 The route of a booking: `http_api` (POST /bookings) or `grpc_api` (CreateBooking) ->
 `BookingService.create_booking` -> its batch saga `_create_batch`: `BookingRepository`
@@ -29,6 +29,9 @@ from booking_service.reconciler import Reconciler
 from booking_service.repository import BookingRepository
 from booking_service.service import BookingService
 from booking_service.sweep_repository import SweepRepository
+from booking_service.waitlist_offers import OfferFollower
+from booking_service.waitlist_repository import WaitlistRepository
+from booking_service.waitlist_service import WaitlistService
 from service_runtime.auth.access import Access
 from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.faults import Faults
@@ -48,7 +51,10 @@ class Components:
     reconciler: Reconciler
     hold_sweeper: HoldSweeper
     follower: CancellationFollower
-    # The three above, each every its interval; started and stopped with the service.
+    waitlists: WaitlistService
+    offers: OfferFollower
+    # The reconciler, the sweeper and the two followers, each every its interval; started and
+    # stopped with the service.
     background: Background
     tasks: DetachedTasks
     metrics: Metrics
@@ -134,19 +140,53 @@ def build(
     follower = CancellationFollower(
         sweeps, events, faults=faults, on_cancelled=cancelled_by_event.inc, on_open=open_cancellations.set
     )
+    offers_recorded = metrics.counter(
+        "waitlist_offers_recorded_total",
+        "Waiting-list offers recorded as bookings, by outcome (HELD, REJECTED, CANCELLED).",
+        ["outcome"],
+    )
+    offer_lag = metrics.histogram(
+        "waitlist_offer_lag_seconds",
+        "How long after the event service made an offer it was recorded as a booking.",
+        [],
+        # An offer waits about one WAITLIST_POLL_SECONDS; minutes mean the event service was away.
+        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    )
+    waitlist_store = WaitlistRepository(pool)
+    waitlists = WaitlistService(waitlist_store, events, settings.limits, retry_after=settings.retry_after)
+    offers = OfferFollower(
+        waitlist_store,
+        events,
+        user_limit=settings.limits.max_seats_per_user_per_event,
+        ttl=settings.waitlist_offer_ttl,
+        faults=faults,
+        on_recorded=lambda outcome: offers_recorded.labels(outcome).inc(),
+        on_lag=offer_lag.observe,
+    )
     background = Background(
         [
             Periodic("reconciler", reconciler.run_once, settings.reconcile_interval.total_seconds()),
             Periodic("hold sweeper", hold_sweeper.tick, settings.hold_sweep_interval.total_seconds()),
             Periodic("event cancellation", follower.run_once, settings.event_cancellation_poll.total_seconds()),
+            Periodic("waitlist offers", offers.run_once, settings.waitlist_poll.total_seconds()),
         ]
     )
-    edge.http_app.register_blueprint(http_api.blueprint(service, access))
+    edge.http_app.register_blueprint(http_api.blueprint(service, waitlists, access))
     booking_service_pb2_grpc.add_BookingServiceServicer_to_server(
-        grpc_api.servicer(service, access, metrics), edge.grpc_server.server
+        grpc_api.servicer(service, waitlists, access, metrics), edge.grpc_server.server
     )
     return Components(
-        service, reconciler, hold_sweeper, follower, background, tasks, metrics, edge.http_app, edge.grpc_server
+        service=service,
+        reconciler=reconciler,
+        hold_sweeper=hold_sweeper,
+        follower=follower,
+        waitlists=waitlists,
+        offers=offers,
+        background=background,
+        tasks=tasks,
+        metrics=metrics,
+        http_app=edge.http_app,
+        grpc_server=edge.grpc_server,
     )
 
 

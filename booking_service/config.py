@@ -39,6 +39,11 @@ class Settings:
     hold_sweep_interval: timedelta
     # How often every replica asks the event service for cancelled events.
     event_cancellation_poll: timedelta
+    # How long a waiting-list offer keeps its seats for its user (WAITLIST_OFFER_TTL_SECONDS,
+    # from when the offer is recorded), and how often every replica asks the event service
+    # for new offers (WAITLIST_POLL_SECONDS): an offer is recorded about one poll after it is made.
+    waitlist_offer_ttl: timedelta
+    waitlist_poll: timedelta
     # Test-only crash points (service_runtime.faults); empty in production.
     fault_points: frozenset[str]
 
@@ -77,6 +82,9 @@ class Settings:
             hold_ttl=timedelta(seconds=env.integer("HOLD_TTL_SECONDS", 600, min=1, max=86_400)),
             hold_sweep_interval=_seconds(env, "HOLD_SWEEP_INTERVAL_SECONDS", 1.0, 0.05, 60.0),
             event_cancellation_poll=_seconds(env, "EVENT_CANCELLATION_POLL_SECONDS", 2.0, 0.05, 3600.0),
+            # Up to two days: pretix offers a waiting-list seat for 48 hours by default.
+            waitlist_offer_ttl=timedelta(seconds=env.integer("WAITLIST_OFFER_TTL_SECONDS", 1800, min=1, max=172_800)),
+            waitlist_poll=_seconds(env, "WAITLIST_POLL_SECONDS", 1.0, 0.05, 3600.0),
             fault_points=Faults.points_from_env(env),
         )
 

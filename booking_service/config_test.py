@@ -22,6 +22,15 @@ def test_defaults() -> None:
     assert settings.hold_ttl == timedelta(seconds=600)
     assert settings.hold_sweep_interval == timedelta(seconds=1)
     assert settings.event_cancellation_poll == timedelta(seconds=2)
+    assert settings.waitlist_offer_ttl == timedelta(minutes=30)
+    assert settings.waitlist_poll == timedelta(seconds=1)
+
+
+def test_waitlist_settings_within_bounds_are_taken() -> None:
+    settings = _settings(WAITLIST_OFFER_TTL_SECONDS="172800", WAITLIST_POLL_SECONDS="0.05")
+    assert settings.waitlist_offer_ttl == timedelta(days=2)
+    assert settings.waitlist_poll == timedelta(seconds=0.05)
+    assert _settings(WAITLIST_OFFER_TTL_SECONDS="1").waitlist_offer_ttl == timedelta(seconds=1)
 
 
 def test_values_within_bounds_are_taken() -> None:
@@ -45,6 +54,14 @@ def test_values_within_bounds_are_taken() -> None:
         ("HOLD_SWEEP_INTERVAL_SECONDS", "nan"),
         ("EVENT_CANCELLATION_POLL_SECONDS", "0"),
         ("EVENT_CANCELLATION_POLL_SECONDS", "3601"),
+        ("WAITLIST_OFFER_TTL_SECONDS", "0"),
+        ("WAITLIST_OFFER_TTL_SECONDS", "172801"),
+        ("WAITLIST_OFFER_TTL_SECONDS", "1.5"),
+        ("WAITLIST_OFFER_TTL_SECONDS", "half an hour"),
+        ("WAITLIST_POLL_SECONDS", "0"),
+        ("WAITLIST_POLL_SECONDS", "-1"),
+        ("WAITLIST_POLL_SECONDS", "3601"),
+        ("WAITLIST_POLL_SECONDS", "inf"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(name: str, value: str) -> None:

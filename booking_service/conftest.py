@@ -1,6 +1,7 @@
 """Fixtures of the booking service's tests: a fresh migrated database per test, and the
 service built on it with identity on, reachable through Quart's test client and a real gRPC
-channel, in front of a stand-in event service over a real gRPC channel (`StandInEvents`).
+channel, in front of a stand-in event service over a real gRPC channel (`StandInEvents`, whose
+waiting lists are those of `fakes.FakeSeats`).
 
 Tokens are signed with a test key whose JWKS file the service loads (AUTH_JWKS_FILE), as it
 would an identity provider's.
@@ -9,22 +10,30 @@ would an identity provider's.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from psycopg_pool import AsyncConnectionPool
 from quart.typing import TestClientProtocol
 
 from booking_service import app
 from booking_service.config import Settings
+from booking_service.domain import SeatsUnavailable
 from booking_service.event_client import EventClient
+from booking_service.fakes import FakeSeats
 from booking_service.repository import BookingRepository
+from booking_service.waitlist import EventRefusal, WaitlistEntry
 from service_runtime.auth import testkeys
 from service_runtime.auth.access import Access
 from service_runtime.config import Env
+from service_runtime.protojson import timestamp
 from ticketflow.event.v1 import event_service_pb2 as event_pb
 from ticketflow.event.v1 import event_service_pb2_grpc as event_pb_grpc
 from tools.testing.postgres import PostgresServer, migrated_template, pool_for
@@ -58,13 +67,83 @@ def repo(pool: AsyncConnectionPool) -> BookingRepository:
     return BookingRepository(pool)
 
 
+T = TypeVar("T")
+
+_REFUSAL_CODES = {
+    "EVENT_NOT_FOUND": grpc.StatusCode.NOT_FOUND,
+    "WAITLIST_ENTRY_NOT_FOUND": grpc.StatusCode.NOT_FOUND,
+    "FIELD_INVALID": grpc.StatusCode.INVALID_ARGUMENT,
+    "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
 class StandInEvents(event_pb_grpc.EventServiceServicer):
     """The event service's seat calls, in memory: every reservation fits; a released id stays
-    released; the events in `cancelled` are listed as cancelled (on one page)."""
+    released; the events in `cancelled` are listed as cancelled (on one page). Its waiting
+    lists are `waitlists`' (a FakeSeats: give an event seats there, 0 for a sold-out one);
+    `refuse_next` makes the next waiting-list call fail with that refusal."""
 
     def __init__(self) -> None:
         self.records: dict[str, event_pb.Reservation] = {}
         self.cancelled: list[event_pb.Event] = []
+        self.waitlists = FakeSeats({})
+        self.refuse_next: EventRefusal | None = None
+
+    async def _waitlist(self, context: grpc.aio.ServicerContext[Any, Any], call: Callable[[], Awaitable[T]]) -> T:
+        refusal, self.refuse_next = self.refuse_next, None
+        try:
+            if refusal is not None:
+                raise refusal
+            return await call()
+        except SeatsUnavailable:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "down")
+        except EventRefusal as error:
+            info = error_details_pb2.ErrorInfo(reason=error.reason, domain="event.ticketflow", metadata=error.metadata)
+            detail = any_pb2.Any()
+            detail.Pack(info)
+            code = _REFUSAL_CODES.get(error.reason, grpc.StatusCode.FAILED_PRECONDITION)
+            status = status_pb2.Status(code=code.value[0], message=error.message, details=[detail])
+            await context.abort_with_status(rpc_status.to_status(status))
+        raise AssertionError("unreachable")
+
+    async def JoinWaitlist(
+        self, request: event_pb.JoinWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.JoinWaitlistResponse:
+        joined = await self._waitlist(
+            context, lambda: self.waitlists.join_waitlist(uuid.UUID(request.event_id), request.user_id, request.seats)
+        )
+        return event_pb.JoinWaitlistResponse(entry=entry_message(joined.entry), created=joined.created)
+
+    async def LeaveWaitlist(
+        self, request: event_pb.LeaveWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.WaitlistEntry:
+        entry = await self._waitlist(
+            context, lambda: self.waitlists.leave_waitlist(uuid.UUID(request.event_id), request.user_id)
+        )
+        return entry_message(entry)
+
+    async def ListUserWaitlist(
+        self, request: event_pb.ListUserWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.ListWaitlistResponse:
+        page = await self._waitlist(
+            context, lambda: self.waitlists.user_waitlist(request.user_id, request.page_size, request.page_token)
+        )
+        return event_pb.ListWaitlistResponse(
+            entries=[entry_message(e) for e in page.entries], next_page_token=page.next_page_token
+        )
+
+    async def ListWaitlistOffers(
+        self, request: event_pb.ListWaitlistOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.ListWaitlistResponse:
+        offers = await self._waitlist(context, lambda: self.waitlists.waitlist_offers(request.page_size or 100))
+        return event_pb.ListWaitlistResponse(entries=[entry_message(e) for e in offers])
+
+    async def AcknowledgeWaitlistOffers(
+        self, request: event_pb.AcknowledgeWaitlistOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> event_pb.AcknowledgeWaitlistOffersResponse:
+        ids = [uuid.UUID(b) for b in request.booking_ids]
+        acknowledged = await self._waitlist(context, lambda: self.waitlists.acknowledge_offers(ids))
+        return event_pb.AcknowledgeWaitlistOffersResponse(acknowledged=acknowledged)
 
     async def ReserveSeatsBatch(
         self, request: event_pb.ReserveSeatsBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -91,6 +170,24 @@ class StandInEvents(event_pb_grpc.EventServiceServicer):
         self, request: event_pb.ListCancelledEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> event_pb.ListCancelledEventsResponse:
         return event_pb.ListCancelledEventsResponse(events=self.cancelled)
+
+
+def entry_message(entry: WaitlistEntry) -> event_pb.WaitlistEntry:
+    """An entry as the event service sends it."""
+    message = event_pb.WaitlistEntry(
+        id=str(entry.id),
+        event_id=str(entry.event_id),
+        user_id=entry.user_id,
+        seats=entry.seats,
+        state=event_pb.WaitlistEntry.State.Value(entry.state.value),
+        position=entry.position,
+        create_time=timestamp(entry.create_time),
+        update_time=timestamp(entry.update_time),
+        booking_id=str(entry.booking_id) if entry.booking_id else "",
+    )
+    if entry.offer_time is not None:
+        message.offer_time.CopyFrom(timestamp(entry.offer_time))
+    return message
 
 
 @pytest.fixture

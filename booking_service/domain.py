@@ -9,6 +9,10 @@ REJECTED. What a caller is answered for a booking as it stands is `answers`' bus
     HELD -> EXPIRING -> EXPIRED (the hold ran out; the seats are given back)
     HELD, CONFIRMED -> CANCELLING -> CANCELLED (DELETE)
     HELD, CONFIRMED -> CANCELLED (its event was cancelled: cancel_reason EVENT_CANCELLED)
+
+A waiting-list offer is recorded as a hold straight away (no PENDING): HELD, or REJECTED
+(USER_LIMIT_REACHED) / CANCELLED (EVENT_CANCELLED) when holding it would break a rule; from
+HELD on it is a hold like any other (see `waitlist`).
 """
 
 from __future__ import annotations
@@ -117,6 +121,9 @@ class Booking:
     expire_time: datetime | None = None
     cancel_reason: CancelReason | None = None
     reject_metadata: Mapping[str, str] | None = None
+    # Set when the booking is a waiting-list offer (recorded by `waitlist_offers`): the entry
+    # whose seats it holds.
+    waitlist_entry_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from booking_service.answers import (
     SoldOut,
     UserLimitReached,
 )
+from booking_service.waitlist_answers import SeatsAvailable, WaitlistEntryNotFound
 from service_runtime.error_table import ErrorSpec, ErrorTable
 
 ERRORS = ErrorTable(
@@ -37,5 +38,9 @@ ERRORS = ErrorTable(
         NotCancellable: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_NOT_CANCELLABLE"),
         IdempotencyKeyReused: ErrorSpec(422, grpc.StatusCode.FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED"),
         EventServiceUnavailable: ErrorSpec(503, grpc.StatusCode.UNAVAILABLE, "EVENT_SERVICE_UNAVAILABLE"),
+        # Waiting lists; the event service's other refusals are answered as the errors above of
+        # the same reason (see waitlist_answers).
+        SeatsAvailable: ErrorSpec(409, grpc.StatusCode.FAILED_PRECONDITION, "SEATS_AVAILABLE"),
+        WaitlistEntryNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "WAITLIST_ENTRY_NOT_FOUND"),
     },
 )

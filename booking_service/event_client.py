@@ -15,6 +15,11 @@ A reservation refused for a reason of the event's (REFUSED with a refusal_reason
 entry's SALES_NOT_STARTED / SALES_ENDED / EVENT_CANCELLED error), or given back by the event's
 cancellation (RELEASED with release_reason EVENT_CANCELLED), is a `Refused` answer: the
 booking is rejected with that reason. `cancelled_events` follows ListCancelledEvents.
+
+Waiting lists (`join_waitlist`, `leave_waitlist`, `user_waitlist`, `waitlist_offers`,
+`acknowledge_offers`) have the same deadlines and retries (each of those calls is idempotent
+or a read); a refusal is raised as `EventRefusal` with the event service's reason, message
+and metadata, for the caller to pass on.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from booking_service.domain import (
     SeatsRejected,
     SeatsUnavailable,
 )
+from booking_service.waitlist import EventRefusal, Joined, WaitlistEntry, WaitlistPage, WaitlistState
 from service_runtime.auth.tls import ChannelTls
 from service_runtime.error_table import error_info_of
 from ticketflow.event.v1 import event_service_pb2 as pb
@@ -69,6 +75,12 @@ _EVENT_REFUSALS = {
 }
 # What ListCancelledEvents is asked for per page.
 _CANCELLED_PAGE = 100
+_ENTRY_STATES = {
+    pb.WaitlistEntry.WAITING: WaitlistState.WAITING,
+    pb.WaitlistEntry.OFFERED: WaitlistState.OFFERED,
+    pb.WaitlistEntry.LEFT: WaitlistState.LEFT,
+    pb.WaitlistEntry.CLOSED: WaitlistState.CLOSED,
+}
 
 
 @dataclass(frozen=True)
@@ -225,6 +237,55 @@ class EventClient:
             if not token:
                 return found
 
+    async def join_waitlist(self, event_id: uuid.UUID, user_id: str, seats: int) -> Joined:
+        """The user's entry on the event's waiting list: new (created), or the one they had.
+        A retry after a lost answer finds the entry the first attempt made (created False)."""
+        request = pb.JoinWaitlistRequest(event_id=str(event_id), user_id=user_id, seats=seats)
+        reply = await self._waitlist_call(
+            lambda t, ready: self._stub.JoinWaitlist(request, timeout=t, wait_for_ready=ready)
+        )
+        return Joined(_entry(reply.entry), reply.created)
+
+    async def leave_waitlist(self, event_id: uuid.UUID, user_id: str) -> WaitlistEntry:
+        request = pb.LeaveWaitlistRequest(event_id=str(event_id), user_id=user_id)
+        reply = await self._waitlist_call(
+            lambda t, ready: self._stub.LeaveWaitlist(request, timeout=t, wait_for_ready=ready)
+        )
+        return _entry(reply)
+
+    async def user_waitlist(self, user_id: str, page_size: int, page_token: str) -> WaitlistPage:
+        request = pb.ListUserWaitlistRequest(user_id=user_id, page_size=page_size, page_token=page_token)
+        reply = await self._waitlist_call(
+            lambda t, ready: self._stub.ListUserWaitlist(request, timeout=t, wait_for_ready=ready)
+        )
+        return WaitlistPage([_entry(e) for e in reply.entries], reply.next_page_token)
+
+    async def waitlist_offers(self, limit: int) -> list[WaitlistEntry]:
+        """Up to `limit` offers not acknowledged yet, oldest first."""
+        request = pb.ListWaitlistOffersRequest(page_size=limit)
+        reply = await self._waitlist_call(
+            lambda t, ready: self._stub.ListWaitlistOffers(request, timeout=t, wait_for_ready=ready)
+        )
+        return [_entry(e) for e in reply.entries]
+
+    async def acknowledge_offers(self, booking_ids: Sequence[uuid.UUID]) -> int:
+        """Marks the offers as recorded; returns how many this call acknowledged."""
+        request = pb.AcknowledgeWaitlistOffersRequest(booking_ids=[str(b) for b in booking_ids])
+        reply = await self._waitlist_call(
+            lambda t, ready: self._stub.AcknowledgeWaitlistOffers(request, timeout=t, wait_for_ready=ready)
+        )
+        return int(reply.acknowledged)
+
+    async def _waitlist_call(self, call: Callable[[float, bool], Awaitable[T]]) -> T:
+        """A waiting-list call: its refusals raised as EventRefusal, keeping what they said."""
+        try:
+            return await self._call(call)
+        except grpc.aio.AioRpcError as error:
+            info = error_info_of(error)
+            if info is None:
+                raise SeatsRejected(f"event service refused: {error.code().name}: {error.details()}") from error
+            raise EventRefusal(info.reason, error.details() or "", dict(info.metadata)) from error
+
     async def ready(self, timeout: float = 1.0) -> bool:
         try:
             reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
@@ -269,3 +330,18 @@ class EventClient:
         if info is not None and info.reason in _REFUSALS:
             return _REFUSALS[info.reason]
         raise SeatsRejected(f"event service refused: {error.code().name}: {error.details()}") from error
+
+
+def _entry(entry: pb.WaitlistEntry) -> WaitlistEntry:
+    return WaitlistEntry(
+        id=uuid.UUID(entry.id),
+        event_id=uuid.UUID(entry.event_id),
+        user_id=entry.user_id,
+        seats=entry.seats,
+        state=_ENTRY_STATES[entry.state],
+        position=entry.position,
+        create_time=entry.create_time.ToDatetime(tzinfo=UTC),
+        update_time=entry.update_time.ToDatetime(tzinfo=UTC),
+        offer_time=entry.offer_time.ToDatetime(tzinfo=UTC) if entry.HasField("offer_time") else None,
+        booking_id=uuid.UUID(entry.booking_id) if entry.booking_id else None,
+    )

@@ -1,4 +1,9 @@
-"""In-memory stand-ins for the booking service's ports, for unit tests of its logic."""
+"""In-memory stand-ins for the booking service's ports, for unit tests of its logic.
+
+`FakeSeats` is also the event service's waiting lists, by the contract's rules (design14): one
+live entry per user and event; seats that come back (a release, added seats, a join) are offered
+first fit in join order as reservations for new booking ids; while anyone waits, new
+reservations are SOLD_OUT; offers stay listed until acknowledged."""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from booking_service.domain import (
     Settlement,
     within_user_limit,
 )
+from booking_service.waitlist import EventRefusal, Joined, WaitlistEntry, WaitlistPage, WaitlistState, decide_offers
+from booking_service.waitlist_repository import RecordedOffers
 from service_runtime.batching import Failed
 
 _UNSETTLED = (BookingStatus.PENDING, BookingStatus.CANCELLING, BookingStatus.EXPIRING)
@@ -47,11 +54,7 @@ class FakeStore:
         self, news: Sequence[NewBooking], user_limit: int, hold_ttl: timedelta = timedelta(minutes=10)
     ) -> list[Booking | Failed | None]:
         self.statements += 1
-        held: dict[tuple[str, uuid.UUID], int] = {}
-        for b in self.rows.values():
-            if b.status in HOLDING:
-                held[(b.user_id, b.event_id)] = held.get((b.user_id, b.event_id), 0) + b.seats
-        allowed = within_user_limit(held, news, user_limit)
+        allowed = within_user_limit(self._held(), news, user_limit)
         return [self._insert(new, ok, hold_ttl) for new, ok in zip(news, allowed, strict=True)]
 
     def _insert(self, new: NewBooking, allowed: bool, hold_ttl: timedelta) -> Booking | None:
@@ -176,6 +179,46 @@ class FakeStore:
 
         yield Locked(found)
 
+    # Waiting lists (waitlist_repository).
+
+    def _held(self) -> dict[tuple[str, uuid.UUID], int]:
+        held: dict[tuple[str, uuid.UUID], int] = {}
+        for b in self.rows.values():
+            if b.status in HOLDING:
+                held[(b.user_id, b.event_id)] = held.get((b.user_id, b.event_id), 0) + b.seats
+        return held
+
+    async def held_seats(self, user_id: str, event_id: uuid.UUID) -> int:
+        return self._held().get((user_id, event_id), 0)
+
+    async def record_offers(self, offers: Sequence[WaitlistEntry], user_limit: int, ttl: timedelta) -> RecordedOffers:
+        self.statements += 1
+        found = {o.booking_id: self.rows[o.booking_id] for o in offers if o.booking_id in self.rows}
+        fresh = [o for o in offers if o.booking_id is not None and o.booking_id not in found]
+        outcomes = decide_offers(fresh, self._held(), self.cancelled, user_limit)
+        now = _now()
+        for offer, status in zip(fresh, outcomes, strict=True):
+            assert offer.booking_id is not None
+            self.rows[offer.booking_id] = Booking(
+                offer.booking_id,
+                offer.user_id,
+                offer.event_id,
+                offer.seats,
+                status,
+                RejectReason.USER_LIMIT_REACHED if status is BookingStatus.REJECTED else None,
+                None,
+                None,
+                now,
+                now,
+                hold=True,
+                expire_time=now + ttl if status is BookingStatus.HELD else now,
+                cancel_reason=CancelReason.EVENT_CANCELLED if status is BookingStatus.CANCELLED else None,
+                waitlist_entry_id=offer.id,
+            )
+            self.writes += 1
+        bookings = {b: self.rows[b] for b in (o.booking_id for o in offers) if b is not None}
+        return RecordedOffers(bookings, [o.booking_id for o in fresh if o.booking_id is not None], now)
+
     # The sweeps (sweep_repository).
 
     async def start_expiring(self, limit: int) -> list[tuple[uuid.UUID, float]]:
@@ -245,6 +288,9 @@ class FakeSeats:
         self.up = True
         self.calls: list[str] = []
         self.batches: list[int] = []
+        # Waiting-list entries in join order, and the offers (booking ids) acknowledged.
+        self.entries: list[WaitlistEntry] = []
+        self.acknowledged: set[uuid.UUID] = set()
 
     def _check(self, name: str) -> None:
         self.calls.append(name)
@@ -266,7 +312,7 @@ class FakeSeats:
             answer = Refused(RejectReason.EVENT_CANCELLED)
         elif event_id in self.not_on_sale:
             answer = Refused(RejectReason.SALES_NOT_STARTED, {"sales_start_time": self.not_on_sale[event_id]})
-        elif self.available[event_id] < seats:
+        elif self.available[event_id] < seats or self._waiting(event_id):
             answer = SeatOutcome.SOLD_OUT
         else:
             self.available[event_id] -= seats
@@ -278,6 +324,8 @@ class FakeSeats:
         state, event_id, seats = self.records.get(booking_id, (SeatOutcome.NONE, None, 0))
         if state is SeatOutcome.RESERVED and event_id is not None:
             self.available[event_id] += seats
+            self.records[booking_id] = (SeatOutcome.RELEASED, event_id, seats)
+            self._offer(event_id)
         if state in (SeatOutcome.RESERVED, SeatOutcome.NONE):
             self.records[booking_id] = (SeatOutcome.RELEASED, event_id, seats)
             return SeatOutcome.RELEASED
@@ -290,6 +338,12 @@ class FakeSeats:
     def cancel_event(self, event_id: uuid.UUID) -> None:
         """CancelEvent: every seat back, reservations released for the event's cancellation."""
         self.cancelled[event_id] = _now()
+        self.entries = [
+            replace(e, state=WaitlistState.CLOSED, update_time=_now())
+            if e.event_id == event_id and e.state is WaitlistState.WAITING
+            else e
+            for e in self.entries
+        ]
         for booking_id, (state, event, seats) in list(self.records.items()):
             if event == event_id and state is SeatOutcome.RESERVED:
                 self.available[event_id] += seats
@@ -298,3 +352,103 @@ class FakeSeats:
     async def cancelled_events(self, after: datetime | None) -> list[tuple[uuid.UUID, datetime]]:
         self._check("cancelled_events")
         return sorted((e, t) for e, t in self.cancelled.items() if after is None or t >= after)
+
+    # Waiting lists.
+
+    def add_seats(self, event_id: uuid.UUID, seats: int) -> None:
+        """UpdateEvent adding seats: offered to the list at once."""
+        self.available[event_id] += seats
+        self._offer(event_id)
+
+    def _waiting(self, event_id: uuid.UUID) -> list[WaitlistEntry]:
+        return [e for e in self.entries if e.event_id == event_id and e.state is WaitlistState.WAITING]
+
+    def _offer(self, event_id: uuid.UUID) -> None:
+        """The offer step: first fit in join order."""
+        if event_id in self.cancelled:
+            return
+        for entry in self._waiting(event_id):
+            if self.available[event_id] == 0:
+                return
+            if entry.seats <= self.available[event_id]:
+                booking_id, now = uuid.uuid4(), _now()
+                self.available[event_id] -= entry.seats
+                self.records[booking_id] = (SeatOutcome.RESERVED, event_id, entry.seats)
+                offered = replace(
+                    entry, state=WaitlistState.OFFERED, booking_id=booking_id, offer_time=now, update_time=now
+                )
+                self.entries[self.entries.index(entry)] = offered
+
+    def _shown(self, entry: WaitlistEntry) -> WaitlistEntry:
+        if entry.state is not WaitlistState.WAITING:
+            return replace(entry, position=0)
+        return replace(entry, position=self._waiting(entry.event_id).index(entry) + 1)
+
+    def _latest(self, event_id: uuid.UUID, user_id: str) -> WaitlistEntry | None:
+        mine = [e for e in self.entries if (e.event_id, e.user_id) == (event_id, user_id)]
+        return mine[-1] if mine else None
+
+    def _event_refusal(self, event_id: uuid.UUID) -> EventRefusal | None:
+        if event_id not in self.available:
+            return EventRefusal("EVENT_NOT_FOUND", f"event {event_id} not found", {"event_id": str(event_id)})
+        if event_id in self.cancelled:
+            return EventRefusal("EVENT_CANCELLED", f"event {event_id} is cancelled", {"event_id": str(event_id)})
+        if event_id in self.not_on_sale:
+            start = self.not_on_sale[event_id]
+            return EventRefusal("SALES_NOT_STARTED", "not yet", {"sales_start_time": start})
+        return None
+
+    async def join_waitlist(self, event_id: uuid.UUID, user_id: str, seats: int) -> Joined:
+        self._check("join_waitlist")
+        if (refusal := self._event_refusal(event_id)) is not None:
+            raise refusal
+        latest = self._latest(event_id, user_id)
+        if latest is not None and (
+            latest.state is WaitlistState.WAITING
+            or (
+                latest.state is WaitlistState.OFFERED
+                and latest.booking_id is not None
+                and self.records[latest.booking_id][0] is SeatOutcome.RESERVED
+            )
+        ):
+            return Joined(self._shown(latest), False)
+        if not self._waiting(event_id) and self.available[event_id] >= seats:
+            available = str(self.available[event_id])
+            raise EventRefusal("SEATS_AVAILABLE", "book instead", {"available_seats": available})
+        now = _now()
+        entry = WaitlistEntry(uuid.uuid4(), event_id, user_id, seats, WaitlistState.WAITING, 0, now, now)
+        self.entries.append(entry)
+        self._offer(event_id)
+        [current] = [e for e in self.entries if e.id == entry.id]
+        return Joined(self._shown(current), True)
+
+    async def leave_waitlist(self, event_id: uuid.UUID, user_id: str) -> WaitlistEntry:
+        self._check("leave_waitlist")
+        latest = self._latest(event_id, user_id)
+        if latest is None:
+            raise EventRefusal("WAITLIST_ENTRY_NOT_FOUND", f"{user_id} is not on the waiting list", {})
+        if latest.state is WaitlistState.WAITING:
+            left = replace(latest, state=WaitlistState.LEFT, update_time=_now())
+            self.entries[self.entries.index(latest)] = left
+            return self._shown(left)
+        return self._shown(latest)
+
+    async def user_waitlist(self, user_id: str, page_size: int, page_token: str) -> WaitlistPage:
+        self._check("user_waitlist")
+        mine = [self._shown(e) for e in reversed(self.entries) if e.user_id == user_id]
+        start = int(page_token or "0")
+        end = start + page_size
+        return WaitlistPage(mine[start:end], str(end) if end < len(mine) else "")
+
+    async def waitlist_offers(self, limit: int) -> list[WaitlistEntry]:
+        self._check("waitlist_offers")
+        offered = [
+            e for e in self.entries if e.state is WaitlistState.OFFERED and e.booking_id not in self.acknowledged
+        ]
+        return sorted(offered, key=lambda e: (e.offer_time or _now(), e.id))[:limit]
+
+    async def acknowledge_offers(self, booking_ids: Sequence[uuid.UUID]) -> int:
+        self._check("acknowledge_offers")
+        new = set(booking_ids) - self.acknowledged
+        self.acknowledged |= new
+        return len(new)

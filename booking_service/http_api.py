@@ -16,14 +16,21 @@ DELETE /bookings/{bookingId}          CancelBooking -> 200 with the CANCELLED bo
                                       one is released); owner or admin
 GET    /users/{userId}/bookings       ListUserBookings, newest first (pageSize, pageToken);
                                       userId `me` is the caller; another user's: admins only
+
+Waiting lists (the caller's own; another user's, named by userId: admins only, 403 otherwise):
+POST   /events/{eventId}/waitlist     JoinWaitlist, body {"seats"} (and "userId" for admins)
+                                      -> 201 with the new entry, 200 with the one the user had
+DELETE /events/{eventId}/waitlist     LeaveWaitlist (?userId= for admins) -> 200 with the entry
+GET    /users/{userId}/waitlist       ListUserWaitlist, newest first (pageSize, pageToken)
 """
 
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from booking_service.messages import booking_message
+from booking_service.messages import booking_message, waitlist_entry_message
 from booking_service.service import BookingService
+from booking_service.waitlist_service import WaitlistService
 from service_runtime.auth.access import Access
 from service_runtime.auth.principal import Principal
 from service_runtime.errors import InvalidArgument
@@ -34,7 +41,7 @@ from ticketflow.booking.v1 import booking_service_pb2 as pb
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def blueprint(service: BookingService, access: Access) -> Blueprint:
+def blueprint(service: BookingService, waitlists: WaitlistService, access: Access) -> Blueprint:
     routes = Blueprint("bookings", __name__)
 
     def caller() -> Principal:
@@ -75,6 +82,34 @@ def blueprint(service: BookingService, access: Access) -> Blueprint:
         )
         message = pb.ListUserBookingsResponse(
             bookings=[booking_message(b) for b in page.bookings], next_page_token=page.next_page_token
+        )
+        return json_response(to_dict(message))
+
+    @routes.post("/events/<event_id>/waitlist")
+    async def join_waitlist(event_id: str) -> Response:
+        user = caller()
+        # Every field is optional (seats: 1), so an empty body is an empty request.
+        raw = await read_body()
+        body = parse_body(raw, pb.JoinWaitlistRequest) if raw.strip() else pb.JoinWaitlistRequest()
+        if body.event_id and body.event_id != event_id:
+            raise InvalidArgument("event_id", "differs from the path's event id")
+        joined = await waitlists.join(user, event_id, body.user_id, body.seats)
+        return json_response(to_dict(waitlist_entry_message(joined.entry)), 201 if joined.created else 200)
+
+    @routes.delete("/events/<event_id>/waitlist")
+    async def leave_waitlist(event_id: str) -> Response:
+        user = caller()
+        params = query_params("user_id")
+        entry = await waitlists.leave(user, event_id, params.get("user_id", ""))
+        return json_response(to_dict(waitlist_entry_message(entry)))
+
+    @routes.get("/users/<user_id>/waitlist")
+    async def list_user_waitlist(user_id: str) -> Response:
+        user = caller()
+        params = query_params("page_size", "page_token")
+        page = await waitlists.list_user(user, user_id, int_param(params, "page_size"), params.get("page_token", ""))
+        message = pb.ListUserWaitlistResponse(
+            entries=[waitlist_entry_message(e) for e in page.entries], next_page_token=page.next_page_token
         )
         return json_response(to_dict(message))
 

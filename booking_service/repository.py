@@ -48,8 +48,9 @@ _ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.
 _NAMES = (
     *("id", "user_id", "event_id", "seats", "status", "reject_reason", "idempotency_key", "request_hash"),
     *("create_time", "update_time", "hold", "expire_time", "cancel_reason", "reject_metadata"),
+    "waitlist_entry_id",
 )
-_COLUMNS = ", ".join(_NAMES)
+COLUMNS = ", ".join(_NAMES)
 # The same, of the table aliased `b`.
 B_COLUMNS = ", ".join(f"b.{name}" for name in _NAMES)
 
@@ -86,7 +87,7 @@ SELECT id, user_id, event_id, seats, status, reason, idempotency_key, request_ha
               %(holds)s::boolean[])
        AS t(id, user_id, event_id, seats, status, reason, idempotency_key, request_hash, hold)
 ON CONFLICT (user_id, idempotency_key) DO NOTHING
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 
 # Many PENDING bookings settled in one statement, each only if it is still PENDING. A booking
@@ -117,20 +118,20 @@ UPDATE bookings AS b
    SET status = 'CONFIRMED', update_time = now()
  WHERE id = %(id)s AND status = 'HELD' AND expire_time > now()
    AND NOT EXISTS (SELECT FROM cancelled_events AS c WHERE c.event_id = b.event_id)
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 
 # Why a confirm moved nothing: the booking as it is, with the facts the confirm decided on.
 CONFIRM_STATE = f"""
-SELECT {_COLUMNS}, coalesce(expire_time <= now(), false) AS expired,
+SELECT {COLUMNS}, coalesce(expire_time <= now(), false) AS expired,
        EXISTS (SELECT FROM cancelled_events AS c WHERE c.event_id = b.event_id) AS event_cancelled
   FROM bookings AS b WHERE id = %(id)s
 """
 
-SELECT_BY_ID = f"SELECT {_COLUMNS} FROM bookings WHERE id = %(id)s"
+SELECT_BY_ID = f"SELECT {COLUMNS} FROM bookings WHERE id = %(id)s"
 
 SELECT_BY_KEYS = f"""
-SELECT {_COLUMNS} FROM bookings
+SELECT {COLUMNS} FROM bookings
  WHERE (user_id, idempotency_key) IN (SELECT * FROM unnest(%(user_ids)s::text[], %(keys)s::text[]))
 """
 
@@ -138,16 +139,16 @@ TRANSITION = f"""
 UPDATE bookings
    SET status = %(to)s, reject_reason = %(reason)s, update_time = now(), lease_until = NULL
  WHERE id = %(id)s AND status = ANY(%(from)s)
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 
 SELECT_USER_FIRST = f"""
-SELECT {_COLUMNS} FROM bookings WHERE user_id = %(user_id)s
+SELECT {COLUMNS} FROM bookings WHERE user_id = %(user_id)s
  ORDER BY create_time DESC, id DESC LIMIT %(limit)s
 """
 
 SELECT_USER_AFTER = f"""
-SELECT {_COLUMNS} FROM bookings
+SELECT {COLUMNS} FROM bookings
  WHERE user_id = %(user_id)s AND (create_time, id) < (%(after_time)s, %(after_id)s)
  ORDER BY create_time DESC, id DESC LIMIT %(limit)s
 """
@@ -168,13 +169,13 @@ RETURNING id
 """
 
 LOCK_UNSETTLED = f"""
-SELECT {_COLUMNS} FROM bookings
+SELECT {COLUMNS} FROM bookings
  WHERE id = %(id)s AND status IN ('PENDING', 'CANCELLING', 'EXPIRING')
    FOR UPDATE SKIP LOCKED
 """
 
 
-def _booking(row: dict[str, Any]) -> Booking:
+def booking_of(row: dict[str, Any]) -> Booking:
     return Booking(
         id=row["id"],
         user_id=row["user_id"],
@@ -190,6 +191,7 @@ def _booking(row: dict[str, Any]) -> Booking:
         expire_time=row["expire_time"],
         cancel_reason=CancelReason(row["cancel_reason"]) if row["cancel_reason"] else None,
         reject_metadata=row["reject_metadata"],
+        waitlist_entry_id=row["waitlist_entry_id"],
     )
 
 
@@ -197,7 +199,7 @@ async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(query, params)
     row = await cursor.fetchone()
-    return _booking(row) if row else None
+    return booking_of(row) if row else None
 
 
 def _insert_params(news: Sequence[NewBooking], allowed: Sequence[bool]) -> dict[str, Any]:
@@ -290,7 +292,7 @@ class BookingRepository:
             held = {(row["user_id"], row["event_id"]): row["seats"] for row in await cursor.fetchall()}
             allowed = within_user_limit(held, news, user_limit)
             await cursor.execute(INSERT_NEW, _insert_params(news, allowed) | {"hold_ttl": hold_ttl})
-            return {row["id"]: _booking(row) for row in await cursor.fetchall()}
+            return {row["id"]: booking_of(row) for row in await cursor.fetchall()}
 
     async def settle(self, settlements: Sequence[Settlement]) -> dict[uuid.UUID, Booking]:
         """Moves each booking to its outcome if it is still PENDING; returns those it moved
@@ -312,7 +314,7 @@ class BookingRepository:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(query, params)
-            return {row["id"]: _booking(row) for row in await cursor.fetchall()}
+            return {row["id"]: booking_of(row) for row in await cursor.fetchall()}
 
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         async with self._pool.connection() as conn:
@@ -330,7 +332,7 @@ class BookingRepository:
             row = await cursor.fetchone()
         if row is None:
             return None, False, False
-        return _booking(row), bool(row["expired"]), bool(row["event_cancelled"])
+        return booking_of(row), bool(row["expired"]), bool(row["event_cancelled"])
 
     async def get_by_keys(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Booking]:
         """The bookings of these (user id, idempotency key) pairs, by pair."""
@@ -338,7 +340,7 @@ class BookingRepository:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(SELECT_BY_KEYS, params)
-            return {(row["user_id"], row["idempotency_key"]): _booking(row) for row in await cursor.fetchall()}
+            return {(row["user_id"], row["idempotency_key"]): booking_of(row) for row in await cursor.fetchall()}
 
     async def transition(
         self,
@@ -360,7 +362,7 @@ class BookingRepository:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(query, params)
-            return [_booking(row) for row in await cursor.fetchall()]
+            return [booking_of(row) for row in await cursor.fetchall()]
 
     async def lease_unsettled(self, min_age: timedelta, lease: timedelta, limit: int) -> list[uuid.UUID]:
         async with self._pool.connection() as conn:

@@ -9,7 +9,8 @@ EXPIRING -> EXPIRED.
 Event cancellation (`event_cancellation.CancellationFollower`): the events the event service
 reported cancelled are kept in cancelled_events; their CONFIRMED and HELD bookings are
 cancelled in chunks (a process that dies between two chunks leaves the rest to whichever
-replica looks next), and an event is done once no booking of it is PENDING, CONFIRMED or HELD.
+replica looks next), and an event is done once no booking of it is PENDING, CONFIRMED or HELD
+(nor a waiting-list offer of it being recorded: see LOCK_EVENT).
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ UPDATE bookings AS b
            FOR UPDATE SKIP LOCKED) AS chunk
  WHERE b.id = chunk.id AND b.status IN ('CONFIRMED', 'HELD')
 """
+
+# A waiting-list offer has no row before it is recorded, so a recording that read the event as
+# not cancelled could commit a HELD offer just after the event was marked done (and a hold of a
+# listed event never expires: it would stay HELD). Recording offers holds this lock of each
+# offer's event shared (`waitlist_repository`), and marking an event done holds it exclusively:
+# done is decided only once no recording that may have missed the listing is in flight.
+EVENT_LOCK = "hashtextextended('cancelled-event/' || {event}::text, 0)"
+LOCK_EVENT = f"SELECT pg_advisory_xact_lock({EVENT_LOCK.format(event='%(event_id)s::uuid')})"
 
 # Done once nothing of the event may still hold seats by its booking: a settle that started
 # before the event was listed is seen here PENDING (uncommitted) or CONFIRMED (committed),
@@ -118,6 +127,7 @@ class SweepRepository:
 
     async def finish_cancelled(self, event_id: uuid.UUID) -> bool:
         """Marks the event done if no booking of it is PENDING, CONFIRMED or HELD any more."""
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(LOCK_EVENT, {"event_id": event_id})
             cursor = await conn.execute(FINISH_CANCELLED, {"event_id": event_id})
             return cursor.rowcount == 1

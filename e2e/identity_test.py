@@ -158,15 +158,19 @@ class Counts:
     bookings: int
     reservations: int
     available: int
+    # Waiting-list entries by state (a refused join or leave changes none).
+    waitlist: tuple[tuple[str, int], ...] = ()
 
 
 def _counts(stack: Stack) -> Counts:
     with psycopg.connect(stack.event_dsn) as events, psycopg.connect(stack.booking_dsn) as bookings:
         e = events.execute("SELECT count(*), coalesce(sum(available_seats), 0) FROM events").fetchone()
         r = events.execute("SELECT count(*) FROM reservations").fetchone()
+        w = events.execute("SELECT state, count(*) FROM waitlist_entries GROUP BY state ORDER BY state").fetchall()
         b = bookings.execute("SELECT count(*) FROM bookings").fetchone()
     assert e is not None and r is not None and b is not None
-    return Counts(events=e[0], bookings=b[0], reservations=r[0], available=int(e[1]))
+    waitlist = tuple((state, n) for state, n in w)
+    return Counts(events=e[0], bookings=b[0], reservations=r[0], available=int(e[1]), waitlist=waitlist)
 
 
 def _event_row(stack: Stack, event_id: str) -> tuple[Any, ...]:
@@ -216,24 +220,61 @@ REST_RULES: dict[str, dict[str, int]] = {
     "POST /bookings/{id}:confirm": _expected(owner=200, other=404, admin=200),
     "GET /users/alice/bookings": _expected(owner=200, other=403, admin=200),
     "GET /users/me/bookings": _expected(owner=200, other=200, admin=200),
+    # Waiting lists, on a sold-out event. `other` joins (or leaves) for alice: only an admin
+    # may; the admin then finds alice's entry there already (200).
+    "POST /events/{id}/waitlist": _expected(owner=201, other=403, admin=200),
+    # Alice is on the list before the first case; leaving again answers her LEFT entry.
+    "DELETE /events/{id}/waitlist?userId=alice": _expected(owner=200, other=403, admin=200),
+    "GET /users/alice/waitlist": _expected(owner=200, other=403, admin=200),
+    "GET /users/me/waitlist": _expected(owner=200, other=200, admin=200),
+    # The event service's view of an event's whole list: admins only.
+    "GET /events/{id}/waitlist": _expected(owner=403, other=403, admin=200),
 }
+
+# Routes of the booking service under /events (the others under /events are the event service's).
+BOOKING_SERVICE_EVENT_ROUTES = {"POST /events/{id}/waitlist", "DELETE /events/{id}/waitlist?userId=alice"}
+
+
+def _on_waitlist(route: str) -> bool:
+    return "/waitlist" in route
+
+
+async def _sold_out_event(http: aiohttp.ClientSession, stack: Stack, creds: Credentials) -> str:
+    """An event of one seat, booked by bob: a waiting list can be joined."""
+    event_id = await _new_event(http, stack, creds, seats=1)
+    body = {"eventId": event_id, "seats": 1}
+    async with http.post(f"{stack.booking_url}/bookings", json=body, headers=creds.rest("other")) as response:
+        assert response.status == 201, await response.text()
+    return event_id
+
+
+async def _alice_waits(http: aiohttp.ClientSession, stack: Stack, creds: Credentials, event_id: str) -> None:
+    url = f"{stack.booking_url}/events/{event_id}/waitlist"
+    async with http.post(url, json={"seats": 1}, headers=creds.rest("owner")) as response:
+        assert response.status == 201, await response.text()
 
 
 @pytest.mark.parametrize("route", list(REST_RULES))
 async def test_every_rest_route_answers_each_credential_as_the_rules_say(
     http: aiohttp.ClientSession, stack: Stack, creds: Credentials, route: str
 ) -> None:
-    event_id = await _new_event(http, stack, creds)
+    waitlist = _on_waitlist(route)
+    event_id = await (_sold_out_event(http, stack, creds) if waitlist else _new_event(http, stack, creds))
+    if route.startswith("DELETE /events/{id}/waitlist"):
+        await _alice_waits(http, stack, creds, event_id)
     assert ALL[-1] == "admin"
     for case in ALL:
-        booking_id = await _alices_booking(http, stack, creds, event_id, hold=route.endswith(":confirm"))
+        booking_id = "" if waitlist else await _alices_booking(http, stack, creds, event_id, route.endswith(":confirm"))
         before, event_before = _counts(stack), _event_row(stack, event_id)
         method, path = route.split(" ")
-        url = (stack.event_url if "/events" in path else stack.booking_url) + path.replace(
+        on_events = "/events" in path and route not in BOOKING_SERVICE_EVENT_ROUTES
+        url = (stack.event_url if on_events else stack.booking_url) + path.replace(
             "{id}", event_id if "/events" in path else booking_id
         )
         body: dict[str, Any] | None = None
-        if route == "POST /events":
+        if route == "POST /events/{id}/waitlist":
+            body = {"userId": "alice", "seats": 1}
+        elif route == "POST /events":
             body = {"name": "Another", "startTime": "2027-06-02T20:00:00Z", "totalSeats": 5}
         elif route == "POST /bookings":
             body = {"eventId": event_id, "userId": "alice", "seats": 1}
@@ -281,6 +322,12 @@ GRPC_RULES: dict[str, dict[str, grpc.StatusCode]] = {
     "UpdateEvent": _codes(DENIED, DENIED, OK),
     # The admin comes last: no case after it books on the cancelled event.
     "CancelEvent": _codes(DENIED, DENIED, OK),
+    # On a sold-out event, for alice (the admin finds her entry there already: OK).
+    "JoinWaitlist": _codes(OK, DENIED, OK),
+    # Alice is on the list before the first case.
+    "LeaveWaitlist": _codes(OK, DENIED, OK),
+    "ListUserWaitlist": _codes(OK, DENIED, OK),
+    "ListEventWaitlist": _codes(DENIED, DENIED, OK),
 }
 
 
@@ -301,7 +348,10 @@ def _event_service_channel(stack: Stack, tls: DevTls, client_cert: bool = True) 
 async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
     http: aiohttp.ClientSession, stack: Stack, creds: Credentials, tls: DevTls, method: str
 ) -> None:
-    event_id = await _new_event(http, stack, creds)
+    waitlist = "Waitlist" in method
+    event_id = await (_sold_out_event(http, stack, creds) if waitlist else _new_event(http, stack, creds))
+    if method == "LeaveWaitlist":
+        await _alice_waits(http, stack, creds, event_id)
     calls: dict[str, Callable[[tuple[tuple[str, str], ...], str], Awaitable[Any]]]
     async with _booking_service_channel(stack) as bookings, _event_service_channel(stack, tls) as events:
         booking_stub, event_stub = bpb_grpc.BookingServiceStub(bookings), epb_grpc.EventServiceStub(events)
@@ -343,9 +393,23 @@ async def test_every_grpc_method_answers_each_credential_as_the_rules_say(
                 epb.GetEventRequest(event_id=event_id), metadata=md, timeout=10
             ),
             "ListEvents": lambda md, _: event_stub.ListEvents(epb.ListEventsRequest(), metadata=md, timeout=10),
+            "JoinWaitlist": lambda md, _: booking_stub.JoinWaitlist(
+                bpb.JoinWaitlistRequest(event_id=event_id, user_id="alice", seats=1), metadata=md, timeout=10
+            ),
+            "LeaveWaitlist": lambda md, _: booking_stub.LeaveWaitlist(
+                bpb.LeaveWaitlistRequest(event_id=event_id, user_id="alice"), metadata=md, timeout=10
+            ),
+            "ListUserWaitlist": lambda md, _: booking_stub.ListUserWaitlist(
+                bpb.ListUserWaitlistRequest(user_id="alice"), metadata=md, timeout=10
+            ),
+            "ListEventWaitlist": lambda md, _: event_stub.ListEventWaitlist(
+                epb.ListEventWaitlistRequest(event_id=event_id), metadata=md, timeout=10
+            ),
         }
         for case in ALL:
-            booking_id = await _alices_booking(http, stack, creds, event_id, hold=method == "ConfirmBooking")
+            booking_id = (
+                "" if waitlist else await _alices_booking(http, stack, creds, event_id, method == "ConfirmBooking")
+            )
             before, event_before = _counts(stack), _event_row(stack, event_id)
             try:
                 await calls[method](creds.grpc(case), booking_id)
@@ -378,6 +442,22 @@ SEAT_CALLS: dict[str, Callable[[epb_grpc.EventServiceStub, str, str], Awaitable[
     # What the booking service follows to cancel bookings: for seat callers only, too.
     "ListCancelledEvents": lambda stub, event, booking: stub.ListCancelledEvents(
         epb.ListCancelledEventsRequest(), timeout=5
+    ),
+    # Waiting lists: joining for someone, and taking or confirming offers, are seat calls.
+    "JoinWaitlist": lambda stub, event, booking: stub.JoinWaitlist(
+        epb.JoinWaitlistRequest(event_id=event, user_id="mallory", seats=1), timeout=5
+    ),
+    "LeaveWaitlist": lambda stub, event, booking: stub.LeaveWaitlist(
+        epb.LeaveWaitlistRequest(event_id=event, user_id="alice"), timeout=5
+    ),
+    "ListUserWaitlist": lambda stub, event, booking: stub.ListUserWaitlist(
+        epb.ListUserWaitlistRequest(user_id="alice"), timeout=5
+    ),
+    "ListWaitlistOffers": lambda stub, event, booking: stub.ListWaitlistOffers(
+        epb.ListWaitlistOffersRequest(), timeout=5
+    ),
+    "AcknowledgeWaitlistOffers": lambda stub, event, booking: stub.AcknowledgeWaitlistOffers(
+        epb.AcknowledgeWaitlistOffersRequest(booking_ids=[booking]), timeout=5
     ),
 }
 

@@ -4,6 +4,10 @@ The route of a reservation: `grpc_api` (ReserveSeats, ReserveSeatsBatch) -> `Eve
 (validates each call) -> the `ReserveMany` port wired here: the `ReservationCoalescer`
 (RESERVATION_BATCHING=true, the default: concurrent calls share one transaction) or straight
 `EventRepository.reserve_batch` (a transaction per call) -> SQL.
+
+Waiting lists: `grpc_api` / `http_api` -> `WaitlistService` -> `WaitlistRepository`; the offers
+are made inside the repositories' transactions (release, update, join), which report them here
+for the metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from event_service.config import Settings
 from event_service.errors import ERRORS
 from event_service.repository import EventRepository
 from event_service.service import EventService, ReserveMany, Tally
+from event_service.waitlist import WaitlistEntry
+from event_service.waitlist_repository import WaitlistRepository
+from event_service.waitlist_service import WaitlistService, WaitlistTally
 from service_runtime.auth.access import Access, SeatCallers
 from service_runtime.edges import BATCH_BUCKETS, edges
 from service_runtime.grpc_server import GrpcServer
@@ -50,7 +57,14 @@ def build(
         grpc_services=[grpc_api.SERVICE_NAME],
         grpc_server=grpc_server,
     )
-    repository = EventRepository(pool)
+    offers = edge.metrics.counter("waitlist_offers_total", "Waiting-list entries offered seats.", [])
+    offered_seats = edge.metrics.counter("waitlist_offered_seats_total", "Seats offered to waiting lists.", [])
+
+    def count_offers(made: list[WaitlistEntry]) -> None:
+        offers.inc(len(made))
+        offered_seats.inc(sum(entry.seats for entry in made))
+
+    repository = EventRepository(pool, count_offers)
     coalescer = None
     reserve_many: ReserveMany = repository.reserve_batch
     if settings.batching:
@@ -67,10 +81,16 @@ def build(
     cancelled = edge.metrics.counter("events_cancelled_total", "Events cancelled.", [])
     tally = Tally(refused=lambda reason: refused.labels(reason).inc(), cancelled=cancelled.inc)
     service = EventService(repository, settings.limits, reserve_many, tally)
+    joins = edge.metrics.counter("waitlist_joins_total", "Users put on a waiting list (repeats not counted).", [])
+    leaves = edge.metrics.counter("waitlist_leaves_total", "Users who left a waiting list while WAITING.", [])
+    waitlist = WaitlistService(
+        WaitlistRepository(pool, count_offers), settings.limits, WaitlistTally(joined=joins.inc, left=leaves.inc)
+    )
 
-    edge.http_app.register_blueprint(http_api.blueprint(service, access))
+    edge.http_app.register_blueprint(http_api.blueprint(service, waitlist, access))
+    seat_callers = SeatCallers(settings.seat_callers)
     event_service_pb2_grpc.add_EventServiceServicer_to_server(
-        grpc_api.servicer(service, access, SeatCallers(settings.seat_callers), edge.metrics), edge.grpc_server.server
+        grpc_api.servicer(service, waitlist, access, seat_callers, edge.metrics), edge.grpc_server.server
     )
     return Components(service, edge.metrics, edge.http_app, edge.grpc_server, coalescer)
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from quart.typing import TestClientProtocol
@@ -209,3 +210,43 @@ def grpc_channel(open_channel: OpenChannel, tls: DevTls) -> grpc.aio.Channel:
 @pytest.fixture
 def stub(grpc_channel: grpc.aio.Channel) -> event_service_pb2_grpc.EventServiceStub:
     return event_service_pb2_grpc.EventServiceStub(grpc_channel)
+
+
+# The waiting-list invariants (migrations/0003_waitlist.sql), each query listing violations.
+_WAITLIST_CHECKS = {
+    "waitlist_size counts the WAITING entries": """
+        SELECT e.id FROM events e
+         WHERE e.waitlist_size <> (SELECT count(*) FROM waitlist_entries w
+                                    WHERE w.event_id = e.id AND w.state = 'WAITING')""",
+    "an offer's reservation has its event and seats": """
+        SELECT w.id FROM waitlist_entries w LEFT JOIN reservations r ON r.booking_id = w.booking_id
+         WHERE w.state = 'OFFERED'
+           AND (r.booking_id IS NULL OR r.event_id <> w.event_id OR r.seats <> w.seats
+                OR r.state NOT IN ('RESERVED', 'RELEASED') OR r.create_time <> w.offer_time)""",
+    "nobody who fits waits while seats are free": """
+        SELECT w.id FROM waitlist_entries w JOIN events e ON e.id = w.event_id
+         WHERE w.state = 'WAITING' AND e.state = 'SCHEDULED' AND w.seats <= e.available_seats
+           AND (e.sales_end_time IS NULL OR e.sales_end_time > clock_timestamp())""",
+    "first fit never skips an earlier entry that fits": """
+        SELECT o.id FROM waitlist_entries o JOIN waitlist_entries w
+            ON w.event_id = o.event_id AND w.seq < o.seq AND w.seats <= o.seats
+         WHERE o.state = 'OFFERED'
+           AND (w.state = 'WAITING'
+                OR (w.state = 'OFFERED' AND w.offer_time > o.offer_time)
+                OR (w.state IN ('LEFT', 'CLOSED') AND w.update_time > o.offer_time))""",
+    "no reservation but an offer took seats while someone waited": """
+        SELECT r.booking_id FROM reservations r JOIN waitlist_entries w ON w.event_id = r.event_id
+         WHERE r.state IN ('RESERVED', 'RELEASED') AND r.seats > 0
+           AND NOT EXISTS (SELECT FROM waitlist_entries o WHERE o.booking_id = r.booking_id)
+           AND w.create_time < r.create_time
+           AND (w.state = 'WAITING' OR (w.state = 'OFFERED' AND w.offer_time > r.create_time)
+                OR (w.state IN ('LEFT', 'CLOSED') AND w.update_time > r.create_time))""",
+}
+
+
+def assert_waitlists_consistent(event_dsn: str) -> None:
+    """The waiting-list invariants hold in the event database at a quiet moment."""
+    with psycopg.connect(event_dsn) as conn:
+        found = {name: conn.execute(query).fetchall() for name, query in _WAITLIST_CHECKS.items()}
+    violations = {name: rows for name, rows in found.items() if rows}
+    assert not violations, violations

@@ -30,12 +30,17 @@ class ReservationNotFound(NotFound):
 
 
 class SoldOut(Conflict):
-    def __init__(self, event_id: uuid.UUID, requested: int, available: int) -> None:
+    """Too few seats for the request. While people wait for the event, `available` is 0 (the
+    seats free to a newcomer: those that come back go to the waiting list)."""
+
+    def __init__(self, event_id: uuid.UUID, requested: int, available: int, waitlist_size: int = 0) -> None:
         super().__init__(
-            f"event {event_id} has {available} seats left, {requested} requested",
+            f"event {event_id} has {available} seats left, {requested} requested"
+            + (f", {waitlist_size} waiting" if waitlist_size else ""),
             event_id=str(event_id),
             requested_seats=requested,
             available_seats=available,
+            waitlist_size=waitlist_size,
         )
 
 
@@ -132,6 +137,9 @@ class Event:
     sales_end_time: datetime | None = None
     state: EventState = EventState.SCHEDULED
     cancel_time: datetime | None = None
+    # Entries WAITING on the event's waiting list (waitlist.py): while above 0, new
+    # reservations are SOLD_OUT and the seats that come back are offered to the list.
+    waitlist_size: int = 0
 
     @property
     def sales(self) -> Sales:
@@ -167,11 +175,13 @@ class Reservation:
 @dataclass(frozen=True, slots=True)
 class Turn:
     """What a reservation's answer reports about its event, as the reservation's turn found it
-    (the seats left, for SOLD_OUT; the sales window, for SALES_NOT_STARTED / SALES_ENDED)."""
+    (the seats left to a newcomer and the list waiting, for SOLD_OUT; the sales window, for
+    SALES_NOT_STARTED / SALES_ENDED)."""
 
     available_seats: int
     sales_start_time: datetime | None = None
     sales_end_time: datetime | None = None
+    waitlist_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,13 +263,14 @@ def replay_outcome(recorded: Reservation, request: SeatRequest, turn: Turn) -> R
     if recorded.event_id != request.event_id or recorded.seats != request.seats:
         raise BookingIdReused(request.booking_id)
     if recorded.state is ReservationState.SOLD_OUT:
-        raise SoldOut(request.event_id, request.seats, turn.available_seats)
+        raise SoldOut(request.event_id, request.seats, turn.available_seats, turn.waitlist_size)
     if recorded.state is ReservationState.REFUSED:
-        raise _refused(recorded.refusal_reason, request.event_id, turn)
+        raise refusal_error(recorded.refusal_reason, request.event_id, turn)
     return recorded
 
 
-def _refused(reason: RefusalReason | None, event_id: uuid.UUID, turn: Turn) -> Conflict:
+def refusal_error(reason: RefusalReason | None, event_id: uuid.UUID, turn: Turn) -> Conflict:
+    """The error a refusal answers with, reporting the sales window as `turn` found it."""
     if reason is RefusalReason.SALES_NOT_STARTED:
         return SalesNotStarted(event_id, turn.sales_start_time)
     if reason is RefusalReason.SALES_ENDED:
@@ -272,18 +283,31 @@ def _refused(reason: RefusalReason | None, event_id: uuid.UUID, turn: Turn) -> C
 class Allocation:
     """How a batch of seat requests for one event is decided."""
 
-    # Seats left after the batch.
+    # Seats left after the batch (the real count, people waiting or not).
     available: int
     # The records to write for booking ids seen for the first time, in arrival order.
     new_records: list[tuple[SeatRequest, ReservationState]] = field(default_factory=list)
-    # Seats left right after each new record was decided (what a SOLD_OUT answer reports).
+    # Seats left to a newcomer right after each new record was decided (what a SOLD_OUT
+    # answer reports): 0 while people wait.
     available_after: dict[uuid.UUID, int] = field(default_factory=dict)
     # Why every new record is REFUSED (the event is not on sale at the batch's instant).
     refusal: RefusalReason | None = None
+    # Whether people were waiting for the event: its seats were kept for them.
+    waiting: bool = False
+
+    @property
+    def free_to_newcomers(self) -> int:
+        """Seats a new request could take after the batch: none while people wait."""
+        return 0 if self.waiting else self.available
 
 
 def allocate(
-    available: int, requests: Sequence[SeatRequest], recorded: Collection[uuid.UUID], sales: Sales, now: datetime
+    available: int,
+    requests: Sequence[SeatRequest],
+    recorded: Collection[uuid.UUID],
+    sales: Sales,
+    now: datetime,
+    waiting: bool = False,
 ) -> Allocation:
     """Decides a batch exactly as if its requests had run one at a time in arrival order, all
     at the instant `now` (read under the event's lock, so no change of the event can fall
@@ -295,6 +319,10 @@ def allocate(
     earliest callers, or is recorded SOLD_OUT. A booking id that already has a record (from
     before the batch, or earlier in it) takes nothing: its caller gets that record, as any
     replay does.
+
+    While people wait for the event (`waiting`), its free seats are kept for the waiting list
+    (no queue jumping): every new request that is not refused is SOLD_OUT, and `available`
+    stays the real count.
     """
     refusal = sales.refusal(now)
     seen = set(recorded)
@@ -307,14 +335,14 @@ def allocate(
         seen.add(request.booking_id)
         if refusal is not None:
             state = ReservationState.REFUSED
-        elif request.seats <= left:
+        elif not waiting and request.seats <= left:
             left -= request.seats
             state = ReservationState.RESERVED
         else:
             state = ReservationState.SOLD_OUT
         new_records.append((request, state))
-        available_after[request.booking_id] = left
-    return Allocation(left, new_records, available_after, refusal)
+        available_after[request.booking_id] = 0 if waiting else left
+    return Allocation(left, new_records, available_after, refusal, waiting)
 
 
 def rfc3339(instant: datetime) -> str:

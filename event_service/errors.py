@@ -15,6 +15,7 @@ from event_service.domain import (
     SalesNotStarted,
     SoldOut,
 )
+from event_service.waitlist import SeatsAvailable, WaitlistEntryNotFound
 from service_runtime.error_table import ErrorSpec, ErrorTable
 
 _CONFLICT = (409, grpc.StatusCode.FAILED_PRECONDITION)
@@ -31,5 +32,7 @@ ERRORS = ErrorTable(
         SeatsInUse: ErrorSpec(*_CONFLICT, "SEATS_IN_USE"),
         ReservationReleased: ErrorSpec(*_CONFLICT, "RESERVATION_RELEASED"),
         BookingIdReused: ErrorSpec(409, grpc.StatusCode.ALREADY_EXISTS, "BOOKING_ID_REUSED"),
+        SeatsAvailable: ErrorSpec(*_CONFLICT, "SEATS_AVAILABLE"),
+        WaitlistEntryNotFound: ErrorSpec(404, grpc.StatusCode.NOT_FOUND, "WAITLIST_ENTRY_NOT_FOUND"),
     },
 )

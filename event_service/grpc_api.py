@@ -3,8 +3,11 @@
 Who may call what: GetEvent and ListEvents, anyone; CreateEvent, UpdateEvent and CancelEvent,
 a bearer token (UNAUTHENTICATED without one; the use cases want an admin, PERMISSION_DENIED
 for anyone else); the seat methods (ReserveSeats, ReserveSeatsBatch, ReleaseSeats,
-GetReservation) and ListCancelledEvents, only a peer whose verified client certificate names a
-SEAT_CALLERS service (PERMISSION_DENIED otherwise, whatever token it shows).
+GetReservation), the waiting-list methods the booking service uses on its users' behalf
+(JoinWaitlist, LeaveWaitlist, ListUserWaitlist, ListWaitlistOffers, AcknowledgeWaitlistOffers)
+and ListCancelledEvents, only a peer whose verified client certificate names a SEAT_CALLERS
+service (PERMISSION_DENIED otherwise, whatever token it shows); ListEventWaitlist, a bearer
+token of an admin.
 """
 
 from __future__ import annotations
@@ -14,8 +17,16 @@ from typing import Any
 import grpc
 
 from event_service.errors import ERRORS
-from event_service.messages import event_message, event_values, reservation_message, reserve_result
+from event_service.messages import (
+    event_message,
+    event_values,
+    reservation_message,
+    reserve_result,
+    waitlist_entry_message,
+    waitlist_message,
+)
 from event_service.service import EventService
+from event_service.waitlist_service import WaitlistService
 from service_runtime.auth.access import Access, SeatCallers
 from service_runtime.errors import InvalidArgument
 from service_runtime.grpc_server import error_mapping
@@ -29,7 +40,7 @@ MAX_BATCH = 1000
 
 
 def servicer(
-    service: EventService, access: Access, seat_callers: SeatCallers, metrics: Metrics
+    service: EventService, waitlist: WaitlistService, access: Access, seat_callers: SeatCallers, metrics: Metrics
 ) -> pb_grpc.EventServiceServicer:
     @error_mapping(ERRORS, metrics, SERVICE_NAME)
     class EventServicer(pb_grpc.EventServiceServicer):
@@ -111,5 +122,45 @@ def servicer(
         ) -> pb.Reservation:
             seat_callers.check(context)
             return reservation_message(await service.get_reservation(request.booking_id))
+
+        async def JoinWaitlist(
+            self, request: pb.JoinWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.JoinWaitlistResponse:
+            seat_callers.check(context)
+            joined = await waitlist.join(request.event_id, request.user_id, request.seats)
+            return pb.JoinWaitlistResponse(entry=waitlist_entry_message(joined.entry), created=joined.created)
+
+        async def LeaveWaitlist(
+            self, request: pb.LeaveWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.WaitlistEntry:
+            seat_callers.check(context)
+            return waitlist_entry_message(await waitlist.leave(request.event_id, request.user_id))
+
+        async def ListUserWaitlist(
+            self, request: pb.ListUserWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.ListWaitlistResponse:
+            seat_callers.check(context)
+            page = await waitlist.list_for_user(request.user_id, request.page_size, request.page_token)
+            return waitlist_message(page.entries, page.next_page_token)
+
+        async def ListEventWaitlist(
+            self, request: pb.ListEventWaitlistRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.ListWaitlistResponse:
+            caller = access.grpc_user(context)
+            page = await waitlist.list_for_event(caller, request.event_id, request.page_size, request.page_token)
+            return waitlist_message(page.entries, page.next_page_token)
+
+        async def ListWaitlistOffers(
+            self, request: pb.ListWaitlistOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.ListWaitlistResponse:
+            seat_callers.check(context)
+            return waitlist_message(await waitlist.list_offers(request.page_size))
+
+        async def AcknowledgeWaitlistOffers(
+            self, request: pb.AcknowledgeWaitlistOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> pb.AcknowledgeWaitlistOffersResponse:
+            seat_callers.check(context)
+            acknowledged = await waitlist.acknowledge_offers(list(request.booking_ids))
+            return pb.AcknowledgeWaitlistOffersResponse(acknowledged=acknowledged)
 
     return EventServicer()

@@ -5,9 +5,12 @@
     POST  /events                        CreateEvent -> 201, Location: /events/{id}  an admin token
     PATCH /events/{eventId}?updateMask=  UpdateEvent (body: the Event)               an admin token
     POST  /events/{eventId}:cancel       CancelEvent (body: empty or {})             an admin token
+    GET   /events/{eventId}/waitlist?pageSize=&pageToken=
+                                         ListEventWaitlist (join order, every state) an admin token
 
 Without a token the admin routes answer 401, with another user's 403, before the body is
-looked at, and nothing is written. Seats are taken and given back only over gRPC, by the
+looked at, and nothing is written. Users join and leave waiting lists through the booking
+service, which calls this service over gRPC. Seats are taken and given back only over gRPC, by the
 booking service: no public route takes or gives back a booking's seats (UpdateEvent changes
 only the free ones).
 """
@@ -18,8 +21,9 @@ import re
 
 from quart import Blueprint, Response, request
 
-from event_service.messages import event_message, event_values
+from event_service.messages import event_message, event_values, waitlist_message
 from event_service.service import EventService
+from event_service.waitlist_service import WaitlistService
 from service_runtime.auth.access import Access
 from service_runtime.errors import InvalidArgument
 from service_runtime.protojson import optional_datetime, parse_body, to_dict
@@ -29,7 +33,7 @@ from ticketflow.event.v1 import event_service_pb2 as pb
 _CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def blueprint(service: EventService, access: Access) -> Blueprint:
+def blueprint(service: EventService, waitlist: WaitlistService, access: Access) -> Blueprint:
     routes = Blueprint("events", __name__)
 
     @routes.get("/events")
@@ -81,6 +85,15 @@ def blueprint(service: EventService, access: Access) -> Blueprint:
             if body.event_id and body.event_id != event_id:
                 raise InvalidArgument("event_id", "differs from the event id of the path")
         return json_response(to_dict(event_message(await service.cancel_event(caller, event_id))))
+
+    @routes.get("/events/<event_id>/waitlist")
+    async def list_event_waitlist(event_id: str) -> Response:
+        caller = access.user(request.headers.get("Authorization"))
+        params = query_params("page_size", "page_token")
+        page = await waitlist.list_for_event(
+            caller, event_id, int_param(params, "page_size"), params.get("page_token", "")
+        )
+        return json_response(to_dict(waitlist_message(page.entries, page.next_page_token)))
 
     return routes
 

@@ -59,7 +59,18 @@ async def test_post_creates_an_event_with_location_and_camel_case_json(client: C
     assert body["startTime"] == "2027-03-01T18:30:00Z"  # RFC 3339, normalised to UTC
     assert (body["totalSeats"], body["availableSeats"]) == (100, 100)
     # Unset timestamps (no sales window, not cancelled) are absent, as the mapping has it.
-    assert set(body) == {"id", "name", "startTime", "totalSeats", "availableSeats", "createTime", "updateTime", "state"}
+    assert set(body) == {
+        "id",
+        "name",
+        "startTime",
+        "totalSeats",
+        "availableSeats",
+        "createTime",
+        "updateTime",
+        "state",
+        "waitlistSize",
+    }
+    assert body["waitlistSize"] == 0
     assert body["state"] == "SCHEDULED"
 
 

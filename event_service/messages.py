@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from event_service.changes import EventValues
 from event_service.domain import Event, EventState, Reservation, ReservationState
+from event_service.waitlist import WaitlistEntry, WaitlistState
 from service_runtime.error_table import ErrorTable
 from service_runtime.errors import DomainError
 from service_runtime.protojson import optional_datetime, timestamp
@@ -16,6 +17,12 @@ _STATES = {
     ReservationState.REFUSED: pb.Reservation.REFUSED,
 }
 _EVENT_STATES = {EventState.SCHEDULED: pb.Event.SCHEDULED, EventState.CANCELLED: pb.Event.CANCELLED}
+_WAITLIST_STATES = {
+    WaitlistState.WAITING: pb.WaitlistEntry.WAITING,
+    WaitlistState.OFFERED: pb.WaitlistEntry.OFFERED,
+    WaitlistState.LEFT: pb.WaitlistEntry.LEFT,
+    WaitlistState.CLOSED: pb.WaitlistEntry.CLOSED,
+}
 
 
 def event_message(event: Event) -> pb.Event:
@@ -28,6 +35,7 @@ def event_message(event: Event) -> pb.Event:
         create_time=timestamp(event.create_time),
         update_time=timestamp(event.update_time),
         state=_EVENT_STATES[event.state],
+        waitlist_size=event.waitlist_size,
     )
     # Unset timestamps stay unset (absent from JSON), as the proto documents them.
     if event.sales_start_time is not None:
@@ -76,4 +84,27 @@ def reserve_result(result: Reservation | DomainError, errors: ErrorTable) -> pb.
         error=pb.ReserveSeatsError(
             code=spec.grpc_code.value[0], message=result.message, reason=spec.reason, metadata=result.metadata
         )
+    )
+
+
+def waitlist_entry_message(entry: WaitlistEntry) -> pb.WaitlistEntry:
+    message = pb.WaitlistEntry(
+        id=str(entry.id),
+        event_id=str(entry.event_id),
+        user_id=entry.user_id,
+        seats=entry.seats,
+        state=_WAITLIST_STATES[entry.state],
+        position=entry.position,
+        create_time=timestamp(entry.create_time),
+        update_time=timestamp(entry.update_time),
+        booking_id=str(entry.booking_id) if entry.booking_id else "",
+    )
+    if entry.offer_time is not None:
+        message.offer_time.CopyFrom(timestamp(entry.offer_time))
+    return message
+
+
+def waitlist_message(entries: list[WaitlistEntry], next_page_token: str = "") -> pb.ListWaitlistResponse:
+    return pb.ListWaitlistResponse(
+        entries=[waitlist_entry_message(e) for e in entries], next_page_token=next_page_token
     )

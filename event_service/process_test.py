@@ -31,6 +31,7 @@ from tools.supervisor.output import LogDirectory
 from tools.testing.postgres import PostgresServer, free_port
 
 SECRET = "s3cr3t-never-logged"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @pytest.fixture
@@ -163,7 +164,9 @@ def test_two_migrate_commands_at_once_both_succeed_and_apply_once(
     assert run_service(env, "migrate").returncode == 0
     with psycopg.connect(postgresql_server.dsn(empty_db)) as conn:
         # Each migration of event_service/migrations, once.
-        assert conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == [(1,), (2,)]
+        versions = sorted((int(path.name.split("_")[0]),) for path in MIGRATIONS.glob("*.sql"))
+        assert len(versions) >= 3
+        assert conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == versions
 
 
 def test_logs_never_show_the_password(service: Service) -> None:

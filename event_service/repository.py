@@ -3,19 +3,25 @@
 Seats change in these ways, each atomic: `reserve_batch`, the path every reservation takes, is
 one transaction that locks each of its events' rows once (in id order), reads the decision
 instant from PostgreSQL's clock after the locks, decides the batch in Python
-(`domain.allocate`) and writes every seat count and record in one statement; `reserve` and
-`release` are a single statement each (`reserve` is the batch's fallback when a booking id of
-the batch is recorded concurrently, and decides the same way inside the statement);
-`update_event` and `cancel_event` are a transaction under the event's row lock. The
-`reservations` row of a booking id is the record of truth: every path ends by returning what
-is recorded, which is what makes replays safe.
+(`domain.allocate`) and writes every seat count and record in one statement; `reserve` is a
+single statement (the batch's fallback when a booking id of the batch is recorded
+concurrently, deciding the same way inside the statement); `release` is one statement, in a
+transaction that then, when people wait for the event, runs the offer step
+(`waitlist_repository.offer_seats`); `update_event` (with the offer step too) and
+`cancel_event` (which closes the waiting list) are a transaction under the event's row lock.
+While people wait for an event, reservations find no seat free: those that come back go to
+the waiting list. The `reservations` row of a booking id is the record of truth: every path
+ends by returning what is recorded, which is what makes replays safe.
 
 Lock order: a reservation locks its event's row, then writes its record; a release locks the
-record, then the event's row; an update locks the event's row only. A cancellation locks the
-event's row and then only the records it can lock at once (SKIP LOCKED): a record it skips is
-being released right now, and that release gives its seats back itself once the cancellation
-commits, so every seat comes back exactly once and no two of these ever wait for each other
-in a cycle.
+record, then the event's row, then (offer step) writes the event's waiting-list entries and
+the offers' new records; an update, a join or a leave of the waiting list lock the event's row,
+then write its entries (and, offering, new records). A cancellation locks the event's row and
+then only the records it can lock at once (SKIP LOCKED): a record it skips is being released
+right now, and that release gives its seats back itself once the cancellation commits (and,
+the event being cancelled, offers nothing), so every seat comes back exactly once and no two
+of these ever wait for each other in a cycle. The offers' records are new booking ids, which
+nobody else can be writing.
 """
 
 from __future__ import annotations
@@ -24,41 +30,33 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection, errors
+from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from event_service import rows
 from event_service.changes import EventUpdate, apply_update
 from event_service.domain import (
     Cancellation,
     Event,
     EventState,
     NewEvent,
-    RefusalReason,
-    ReleaseReason,
     Reservation,
     ReservationState,
     SeatRequest,
     Turn,
     allocate,
 )
-
-_EVENT_COLUMNS = (
-    "id, name, start_time, total_seats, available_seats, create_time, update_time,"
-    " sales_start_time, sales_end_time, state, cancel_time"
-)
-_RESERVATION_COLUMNS = "booking_id, event_id, seats, state, create_time, release_time, refusal_reason, release_reason"
+from event_service.rows import EVENT_COLUMNS, LOCK_EVENT, RESERVATION_COLUMNS, SELECT_CLOCK
+from event_service.waitlist_repository import OnOffers, offer_seats
 
 INSERT_EVENT = f"""
 INSERT INTO events (id, name, start_time, total_seats, available_seats, sales_start_time, sales_end_time)
 VALUES (%(id)s, %(name)s, %(start_time)s, %(total_seats)s, %(total_seats)s, %(sales_start_time)s, %(sales_end_time)s)
-RETURNING {_EVENT_COLUMNS}
+RETURNING {EVENT_COLUMNS}
 """
 
-SELECT_EVENT = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %(id)s"
-
-# UpdateEvent and CancelEvent decide under the event's row lock.
-LOCK_EVENT = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %(id)s FOR UPDATE"
+SELECT_EVENT = f"SELECT {EVENT_COLUMNS} FROM events WHERE id = %(id)s"
 
 UPDATE_EVENT = f"""
 UPDATE events
@@ -66,17 +64,24 @@ UPDATE events
        sales_end_time = %(sales_end_time)s, total_seats = %(total_seats)s,
        available_seats = %(available_seats)s, update_time = now()
  WHERE id = %(id)s
-RETURNING {_EVENT_COLUMNS}
+RETURNING {EVENT_COLUMNS}
 """
 
 # Cancels a locked, SCHEDULED event: every RESERVED record of it becomes RELEASED with reason
-# EVENT_CANCELLED, and its seats come back with the state change, in one statement. A record
-# locked by someone else is being released by the booking service (RELEASE): it is skipped
-# rather than waited for (that RELEASE waits for this event's row, so waiting would deadlock),
-# and that RELEASE adds its seats back itself right after this commits. Hence `available +
-# released` rather than `total`: each seat comes back exactly once, whoever gives it back.
+# EVENT_CANCELLED, its seats come back with the state change, and its WAITING entries become
+# CLOSED (at an instant read after the lock; OFFERED ones stay OFFERED: their reservations are
+# released like any other), in one statement. A record locked by someone else is being
+# released by the booking service (RELEASE): it is skipped rather than waited for (that
+# RELEASE waits for this event's row, so waiting would deadlock), and that RELEASE adds its
+# seats back itself right after this commits. Hence `available + released` rather than
+# `total`: each seat comes back exactly once, whoever gives it back.
 CANCEL_EVENT = f"""
-WITH released AS (
+WITH clock AS MATERIALIZED (
+    SELECT clock_timestamp() AS now
+), closed AS (
+    UPDATE waitlist_entries SET state = 'CLOSED', update_time = (SELECT now FROM clock)
+     WHERE event_id = %(id)s AND state = 'WAITING'
+), released AS (
     UPDATE reservations
        SET state = 'RELEASED', release_time = now(), release_reason = 'EVENT_CANCELLED'
      WHERE state = 'RESERVED' AND booking_id IN (
@@ -87,15 +92,15 @@ WITH released AS (
 )
 UPDATE events
    SET available_seats = available_seats + (SELECT coalesce(sum(seats), 0) FROM released),
-       state = 'CANCELLED', cancel_time = now(), update_time = now()
+       state = 'CANCELLED', cancel_time = now(), update_time = now(), waitlist_size = 0
  WHERE id = %(id)s
-RETURNING {_EVENT_COLUMNS}
+RETURNING {EVENT_COLUMNS}
 """
 
 # ListCancelledEvents: cancelled at or after `after`, past the page position, in
 # (cancel_time, id) order (the events_cancelled index).
 SELECT_CANCELLED = f"""
-SELECT {_EVENT_COLUMNS} FROM events
+SELECT {EVENT_COLUMNS} FROM events
  WHERE state = 'CANCELLED'
    AND cancel_time >= coalesce(%(after)s::timestamptz, '-infinity')
    AND (cancel_time, id) > (coalesce(%(position_time)s::timestamptz, '-infinity'),
@@ -104,10 +109,10 @@ SELECT {_EVENT_COLUMNS} FROM events
  LIMIT %(limit)s
 """
 
-SELECT_FIRST_EVENTS = f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY start_time, id LIMIT %(limit)s"
+SELECT_FIRST_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY start_time, id LIMIT %(limit)s"
 
 SELECT_EVENTS_AFTER = f"""
-SELECT {_EVENT_COLUMNS} FROM events
+SELECT {EVENT_COLUMNS} FROM events
  WHERE (start_time, id) > (%(after_time)s, %(after_id)s)
  ORDER BY start_time, id
  LIMIT %(limit)s
@@ -120,15 +125,16 @@ COUNT_EVENTS = "SELECT count(*) AS n FROM events"
 # version after any wait), `decided` reads the decision instant from the clock only then (a
 # MATERIALIZED CTE hands on its rows only once they are locked; clock_timestamp() in the
 # locking SELECT's own target list could be read before the wait) and decides, from the
-# locked row, refused (cancelled, outside the sales window), reserved or sold out. A booking
+# locked row, refused (cancelled, outside the sales window), reserved or sold out (also when
+# people wait for the event: its free seats are kept for the waiting list). A booking
 # id that already has a record makes the INSERT fail (unique violation), which undoes the
 # UPDATE too. No row comes back when the event does not exist.
 RESERVE = f"""
 WITH event AS MATERIALIZED (
-    SELECT id, available_seats, state, sales_start_time, sales_end_time
+    SELECT id, available_seats, state, sales_start_time, sales_end_time, waitlist_size
       FROM events WHERE id = %(event_id)s FOR UPDATE
 ), decided AS MATERIALIZED (
-    SELECT id, available_seats, sales_start_time, sales_end_time, decided_at,
+    SELECT id, available_seats, sales_start_time, sales_end_time, waitlist_size, decided_at,
            CASE WHEN state = 'CANCELLED' THEN 'EVENT_CANCELLED'
                 WHEN decided_at < sales_start_time THEN 'SALES_NOT_STARTED'
                 WHEN sales_end_time <= decided_at THEN 'SALES_ENDED'
@@ -139,6 +145,7 @@ WITH event AS MATERIALIZED (
        SET available_seats = decided.available_seats - %(seats)s, update_time = now()
       FROM decided
      WHERE events.id = decided.id AND decided.refusal_reason IS NULL AND decided.available_seats >= %(seats)s
+       AND decided.waitlist_size = 0
  RETURNING events.available_seats
 )
 INSERT INTO reservations (booking_id, event_id, seats, state, refusal_reason, create_time)
@@ -148,50 +155,54 @@ SELECT %(booking_id)s, decided.id, %(seats)s,
             ELSE 'SOLD_OUT' END,
        decided.refusal_reason, decided.decided_at
   FROM decided
-RETURNING {_RESERVATION_COLUMNS},
+RETURNING {RESERVATION_COLUMNS},
           coalesce((SELECT available_seats FROM taken), (SELECT available_seats FROM decided)) AS available_seats,
           (SELECT sales_start_time FROM decided) AS sales_start_time,
-          (SELECT sales_end_time FROM decided) AS sales_end_time
+          (SELECT sales_end_time FROM decided) AS sales_end_time,
+          (SELECT waitlist_size FROM decided) AS waitlist_size
 """
 
 # Gives a RESERVED booking's seats back (the state change and the seat count in one
 # statement, so exactly once), or, when the booking id has no record at all, records it as
 # RELEASED so that a late RESERVE for it fails. Returns no row when a record exists that is
 # not RESERVED (already released, sold out) or appeared after this statement's snapshot.
+# waitlist_size is the event's after the release (NULL for a marker): above 0, the release's
+# transaction offers the seats to the waiting list (`release`).
 RELEASE = f"""
 WITH released AS (
     UPDATE reservations
        SET state = 'RELEASED', release_time = now()
      WHERE booking_id = %(booking_id)s AND state = 'RESERVED'
- RETURNING {_RESERVATION_COLUMNS}
+ RETURNING {RESERVATION_COLUMNS}
 ), restored AS (
     UPDATE events
        SET available_seats = events.available_seats + released.seats, update_time = now()
       FROM released
      WHERE events.id = released.event_id
+ RETURNING events.waitlist_size
 ), marker AS (
     INSERT INTO reservations (booking_id, event_id, seats, state, release_time)
     SELECT %(booking_id)s, NULL, 0, 'RELEASED', now()
      WHERE NOT EXISTS (SELECT FROM released)
     ON CONFLICT (booking_id) DO NOTHING
- RETURNING {_RESERVATION_COLUMNS}
+ RETURNING {RESERVATION_COLUMNS}
 )
-SELECT * FROM released UNION ALL SELECT * FROM marker
+SELECT *, (SELECT waitlist_size FROM restored) AS waitlist_size FROM released
+UNION ALL
+SELECT *, NULL::integer FROM marker
 """
 
 # A batch of reservations (see `reserve_batch`): lock the rows of the batch's events, in id
 # order so that concurrent batches cannot deadlock...
 LOCK_EVENTS_FOR_BATCH = f"""
-SELECT {_EVENT_COLUMNS} FROM events WHERE id = ANY(%(event_ids)s::uuid[]) ORDER BY id FOR UPDATE
+SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY(%(event_ids)s::uuid[]) ORDER BY id FOR UPDATE
 """
 
-# ...read the decision instant, in a statement of its own so that it is read once the locks
-# are held (a clock in the locking statement's target list may be read before its wait)...
-SELECT_CLOCK = "SELECT clock_timestamp() AS now"
+# ...read the decision instant (SELECT_CLOCK, after the locks)...
 
 # ...read what is already recorded for the batch's booking ids (same round trip)...
 SELECT_RECORDED = f"""
-SELECT {_RESERVATION_COLUMNS} FROM reservations WHERE booking_id = ANY(%(booking_ids)s::uuid[])
+SELECT {RESERVATION_COLUMNS} FROM reservations WHERE booking_id = ANY(%(booking_ids)s::uuid[])
 """
 
 # ...then write every event's seat count and every new record, made at the decision instant,
@@ -210,47 +221,14 @@ SELECT booking_id, event_id, seats, state, refusal_reason, %(now)s
 RETURNING booking_id, create_time
 """
 
-# The record of a booking id, with its event's seats left and sales window (for refusals).
+# The record of a booking id, with its event's seats left, waiting list and sales window (for
+# refusals).
 SELECT_RESERVATION = """
 SELECT r.booking_id, r.event_id, r.seats, r.state, r.create_time, r.release_time, r.refusal_reason,
-       r.release_reason, e.available_seats, e.sales_start_time, e.sales_end_time
+       r.release_reason, e.available_seats, e.sales_start_time, e.sales_end_time, e.waitlist_size
   FROM reservations r LEFT JOIN events e ON e.id = r.event_id
  WHERE r.booking_id = %(booking_id)s
 """
-
-
-def _event(row: dict[str, Any]) -> Event:
-    return Event(
-        id=row["id"],
-        name=row["name"],
-        start_time=row["start_time"],
-        total_seats=row["total_seats"],
-        available_seats=row["available_seats"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-        sales_start_time=row["sales_start_time"],
-        sales_end_time=row["sales_end_time"],
-        state=EventState(row["state"]),
-        cancel_time=row["cancel_time"],
-    )
-
-
-def _reservation(row: dict[str, Any]) -> Reservation:
-    return Reservation(
-        booking_id=row["booking_id"],
-        event_id=row["event_id"],
-        seats=row["seats"],
-        state=ReservationState(row["state"]),
-        create_time=row["create_time"],
-        release_time=row["release_time"],
-        refusal_reason=RefusalReason(row["refusal_reason"]) if row["refusal_reason"] else None,
-        release_reason=ReleaseReason(row["release_reason"]) if row["release_reason"] else None,
-    )
-
-
-def _turn(row: dict[str, Any]) -> Turn:
-    """The event facts of a RESERVE or SELECT_RESERVATION row."""
-    return Turn(row["available_seats"] or 0, row["sales_start_time"], row["sales_end_time"])
 
 
 class ReleaseRaced(RuntimeError):
@@ -258,19 +236,21 @@ class ReleaseRaced(RuntimeError):
 
 
 class EventRepository:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, on_offers: OnOffers | None = None) -> None:
+        """`on_offers` hears of the offers each committed release or update made."""
         self._pool = pool
+        self._on_offers = on_offers or (lambda offers: None)
 
     async def create_event(self, new: NewEvent) -> Event:
         async with self._pool.connection() as conn:
-            row = await _one(conn, INSERT_EVENT, _new_event_params(new))
+            row = await rows.one(conn, INSERT_EVENT, _new_event_params(new))
         assert row is not None
-        return _event(row)
+        return rows.event(row)
 
     async def get_event(self, event_id: uuid.UUID) -> Event | None:
         async with self._pool.connection() as conn:
-            row = await _one(conn, SELECT_EVENT, {"id": event_id})
-        return _event(row) if row else None
+            row = await rows.one(conn, SELECT_EVENT, {"id": event_id})
+        return rows.event(row) if row else None
 
     async def list_events(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Event], int]:
         """Up to `limit` events after the (start_time, id) position, and the total count."""
@@ -282,38 +262,47 @@ class EventRepository:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(query, params)
-            rows = await cursor.fetchall()
-            count = await _one(conn, COUNT_EVENTS, {})
+            found = await cursor.fetchall()
+            count = await rows.one(conn, COUNT_EVENTS, {})
         assert count is not None
-        return [_event(r) for r in rows], int(count["n"])
+        return [rows.event(r) for r in found], int(count["n"])
 
     async def update_event(self, event_id: uuid.UUID, update: EventUpdate) -> Event | None:
         """Applies a validated update under the event's row lock (`changes.apply_update`
-        decides it against the locked row); None when the event does not exist."""
+        decides it against the locked row); None when the event does not exist. When people
+        wait for the event, the same transaction then offers them what now fits (seats may
+        have been added, or the sales window reopened)."""
+        offers = []
         async with self._pool.connection() as conn, conn.transaction():
-            row = await _one(conn, LOCK_EVENT, {"id": event_id})
+            row = await rows.one(conn, LOCK_EVENT, {"id": event_id})
             if row is None:
                 return None
-            current = _event(row)
+            current = rows.event(row)
             if not update.fields and current.state is EventState.SCHEDULED:
                 return current
             changed = apply_update(current, update)
-            row = await _one(conn, UPDATE_EVENT, _event_params(changed))
+            row = await rows.one(conn, UPDATE_EVENT, _event_params(changed))
+            assert row is not None
+            if row["waitlist_size"] > 0:
+                offers = await offer_seats(conn, event_id)
+                if offers:
+                    row = await rows.one(conn, SELECT_EVENT, {"id": event_id})
         assert row is not None
-        return _event(row)
+        self._on_offers(offers)
+        return rows.event(row)
 
     async def cancel_event(self, event_id: uuid.UUID) -> Cancellation | None:
         """Cancels the event and gives back every seat its reservations hold, in one
         transaction; a cancelled event is returned as it is. None when it does not exist."""
         async with self._pool.connection() as conn, conn.transaction():
-            row = await _one(conn, LOCK_EVENT, {"id": event_id})
+            row = await rows.one(conn, LOCK_EVENT, {"id": event_id})
             if row is None:
                 return None
             if row["state"] == EventState.CANCELLED.value:
-                return Cancellation(_event(row), cancelled_now=False)
-            row = await _one(conn, CANCEL_EVENT, {"id": event_id})
+                return Cancellation(rows.event(row), cancelled_now=False)
+            row = await rows.one(conn, CANCEL_EVENT, {"id": event_id})
         assert row is not None
-        return Cancellation(_event(row), cancelled_now=True)
+        return Cancellation(rows.event(row), cancelled_now=True)
 
     async def list_cancelled_events(
         self, after: datetime | None, limit: int, position: tuple[datetime, uuid.UUID] | None
@@ -329,7 +318,7 @@ class EventRepository:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(SELECT_CANCELLED, params)
-            return [_event(row) for row in await cursor.fetchall()]
+            return [rows.event(row) for row in await cursor.fetchall()]
 
     async def reserve(self, request: SeatRequest) -> tuple[Reservation, Turn] | None:
         """Records the outcome of taking the seats; returns (what is recorded for the booking
@@ -339,13 +328,13 @@ class EventRepository:
         params = {"booking_id": request.booking_id, "event_id": request.event_id, "seats": request.seats}
         async with self._pool.connection() as conn:
             try:
-                row = await _one(conn, RESERVE, params)
+                row = await rows.one(conn, RESERVE, params)
             except errors.UniqueViolation:
-                row = await _one(conn, SELECT_RESERVATION, params)
+                row = await rows.one(conn, SELECT_RESERVATION, params)
                 assert row is not None, "a unique violation means the record exists"
         if row is None:
             return None
-        return _reservation(row), _turn(row)
+        return rows.reservation(row), rows.turn(row)
 
     async def reserve_batch(self, requests: list[SeatRequest]) -> list[tuple[Reservation, Turn] | None]:
         """Reserves a batch of requests, for any events, in one transaction, deciding each
@@ -374,11 +363,11 @@ class EventRepository:
             await clock.execute(SELECT_CLOCK)
             recorded_rows = conn.cursor(row_factory=dict_row)
             await recorded_rows.execute(SELECT_RECORDED, {"booking_ids": [r.booking_id for r in requests]})
-            locked = {row["id"]: _event(row) for row in await events.fetchall()}
+            locked = {row["id"]: rows.event(row) for row in await events.fetchall()}
             clock_row = await clock.fetchone()
             assert clock_row is not None
             now: datetime = clock_row["now"]
-            recorded = {row["booking_id"]: _reservation(row) for row in await recorded_rows.fetchall()}
+            recorded = {row["booking_id"]: rows.reservation(row) for row in await recorded_rows.fetchall()}
             # A booking id asked for under two events of the batch counts for its first one;
             # for the other it is a replay (as one-by-one calls would have it).
             first_event: dict[uuid.UUID, uuid.UUID] = {}
@@ -392,6 +381,7 @@ class EventRepository:
                     recorded.keys() | {b for b, e in first_event.items() if e != event_id},
                     locked[event_id].sales,
                     now,
+                    waiting=locked[event_id].waitlist_size > 0,
                 )
                 for event_id, batch in by_event.items()
                 if event_id in locked
@@ -437,35 +427,37 @@ class EventRepository:
                 results.append(None)
             else:
                 event = locked[request.event_id]
-                left = allocation.available_after.get(request.booking_id, allocation.available)
-                results.append((recorded[request.booking_id], Turn(left, event.sales_start_time, event.sales_end_time)))
+                left = allocation.available_after.get(request.booking_id, allocation.free_to_newcomers)
+                turn = Turn(left, event.sales_start_time, event.sales_end_time, event.waitlist_size)
+                results.append((recorded[request.booking_id], turn))
         return results
 
     async def release(self, booking_id: uuid.UUID) -> Reservation:
-        """Gives the booking's seats back (once), or records the booking id as released."""
+        """Gives the booking's seats back (once), or records the booking id as released. When
+        people wait for the event, the same transaction offers them the seats (the offer step,
+        under the event's row lock that RELEASE took), so seats never come back unoffered."""
         params = {"booking_id": booking_id}
         async with self._pool.connection() as conn:
             # Each round sees everything committed before it started; a record that appears
             # between our snapshot and our write is seen by the next round.
             for _ in range(5):
-                row = await _one(conn, RELEASE, params)
-                if row is not None:
-                    return _reservation(row)
-                row = await _one(conn, SELECT_RESERVATION, params)
+                async with conn.pipeline(), conn.transaction():
+                    released = await rows.one(conn, RELEASE, params)
+                    # waitlist_size is NULL for a marker: no seat came back.
+                    waiting = released is not None and (released["waitlist_size"] or 0) > 0
+                    offers = await offer_seats(conn, released["event_id"]) if released and waiting else []
+                if released is not None:
+                    self._on_offers(offers)
+                    return rows.reservation(released)
+                row = await rows.one(conn, SELECT_RESERVATION, params)
                 if row is not None and row["state"] != ReservationState.RESERVED.value:
-                    return _reservation(row)
+                    return rows.reservation(row)
         raise ReleaseRaced(f"the record of booking {booking_id} kept changing during release")
 
     async def get_reservation(self, booking_id: uuid.UUID) -> tuple[Reservation, Turn] | None:
         async with self._pool.connection() as conn:
-            row = await _one(conn, SELECT_RESERVATION, {"booking_id": booking_id})
-        return (_reservation(row), _turn(row)) if row else None
-
-
-async def _one(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(query, params)
-    return await cursor.fetchone()
+            row = await rows.one(conn, SELECT_RESERVATION, {"booking_id": booking_id})
+        return (rows.reservation(row), rows.turn(row)) if row else None
 
 
 def _new_event_params(new: NewEvent) -> dict[str, Any]:

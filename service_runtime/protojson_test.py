@@ -76,4 +76,5 @@ def test_responses_print_every_field_in_camel_case() -> None:
         "totalSeats": 0,
         "availableSeats": 0,
         "state": "STATE_UNSPECIFIED",
+        "waitlistSize": 0,
     }

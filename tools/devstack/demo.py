@@ -110,6 +110,7 @@ def _tries(stack: Stack, event_id: str) -> list[str]:
     lines += [f"  export {variable}={token}" for variable, token in tokens.items()]
     post = json.dumps({"eventId": event_id, "seats": 2})
     hold = json.dumps({"eventId": event_id, "seats": 1, "hold": True})
+    wait = json.dumps({"seats": 1})
     new_event = json.dumps({"name": "My gig", "startTime": "2030-07-01T20:00:00Z", "totalSeats": 50})
     json_body = "-H 'Content-Type: application/json'"
     lines += [
@@ -124,6 +125,10 @@ def _tries(stack: Stack, event_id: str) -> list[str]:
         f"  curl -s -X POST {booking.http_url}/bookings {_bearer('BOB_TOKEN')} {json_body} "
         f"-d {shlex.quote(hold)}      # HELD until its expireTime",
         f"  curl -s -X POST {booking.http_url}/bookings/BOOKING_ID:confirm {_bearer('BOB_TOKEN')}",
+        f"  curl -s -X POST {booking.http_url}/events/{event_id}/waitlist {_bearer('BOB_TOKEN')} {json_body} "
+        f"-d {shlex.quote(wait)}      # once sold out: wait in line",
+        f"  curl -s {booking.http_url}/users/me/waitlist {_bearer('BOB_TOKEN')}   # your place, or the offer",
+        f"  curl -s {event.http_url}/events/{event_id}/waitlist {_bearer('ADMIN_TOKEN')}   # the whole list, in order",
         f"  curl -s -X POST {event.http_url}/events {_bearer('ADMIN_TOKEN')} {json_body} -d {shlex.quote(new_event)}",
         f"  curl -s -X POST {event.http_url}/events/EVENT_ID:cancel {_bearer('ADMIN_TOKEN')}  # bookings end CANCELLED",
         f"  curl -s {event.http_url}/events                     # reading events needs no token",
