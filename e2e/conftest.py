@@ -15,6 +15,7 @@ import pytest
 
 from tools.audit.invariants import Report
 from tools.audit.settled import settled_audit as settled_audit_dsns
+from tools.stack.services import Service
 from tools.stack.stack import Stack
 from tools.testing.launch import running_stack
 from tools.testing.postgres import PostgresServer
@@ -109,6 +110,54 @@ async def cancel_event(http: aiohttp.ClientSession, stack: Stack, event_id: str)
     url = f"{stack.event_url}/events/{event_id}:cancel"
     async with http.post(url, json={}, headers=auth(stack, "ops", admin=True)) as response:
         return response.status, await response.json()
+
+
+async def cancel(
+    http: aiohttp.ClientSession, stack: Stack, booking_id: str, user: str = "alice"
+) -> tuple[int, dict[str, Any]]:
+    """DELETE /bookings/{id} as `user`: cancels a CONFIRMED booking, releases (declines) a HELD one."""
+    async with http.delete(f"{stack.booking_url}/bookings/{booking_id}", headers=auth(stack, user)) as response:
+        return response.status, await response.json()
+
+
+async def join_waitlist(
+    http: aiohttp.ClientSession, stack: Stack, event_id: str, user: str = "alice", seats: int = 1
+) -> tuple[int, dict[str, Any]]:
+    """POST /events/{id}/waitlist as `user` (booking service)."""
+    url = f"{stack.booking_url}/events/{event_id}/waitlist"
+    async with http.post(url, json={"seats": seats}, headers=auth(stack, user)) as response:
+        return response.status, await response.json()
+
+
+async def leave_waitlist(
+    http: aiohttp.ClientSession, stack: Stack, event_id: str, user: str = "alice"
+) -> tuple[int, dict[str, Any]]:
+    """DELETE /events/{id}/waitlist as `user` (booking service)."""
+    url = f"{stack.booking_url}/events/{event_id}/waitlist"
+    async with http.delete(url, headers=auth(stack, user)) as response:
+        return response.status, await response.json()
+
+
+async def event_waitlist(http: aiohttp.ClientSession, stack: Stack, event_id: str) -> list[dict[str, Any]]:
+    """An event's whole waiting list in join order, every state (event service, as an admin)."""
+    entries: list[dict[str, Any]] = []
+    params = {"pageSize": "100"}
+    while True:
+        url = f"{stack.event_url}/events/{event_id}/waitlist"
+        async with http.get(url, params=params, headers=auth(stack, "ops", admin=True)) as response:
+            assert response.status == 200, await response.text()
+            page = await response.json()
+        entries += page.get("entries", [])
+        if not page.get("nextPageToken"):
+            return entries
+        params["pageToken"] = page["nextPageToken"]
+
+
+def booking_replica(stack: Stack, ready: str | None = "/readyz", **overrides: str) -> Service:
+    """Another booking_service process on the stack's booking database (with the stack's
+    booking settings, and `overrides`), on ports of its own; ready (unless `ready` is None).
+    The caller stops it."""
+    return stack.start_replica("booking", ready, **overrides)
 
 
 def reason(body: dict[str, Any]) -> str:

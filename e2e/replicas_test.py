@@ -16,10 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.conftest import available, book, cancel_event, create_event, settled_audit
-from tools.embedded_postgres.server import free_port
-from tools.stack.environment import service_environment
-from tools.stack.services import BOOKING, Service, launch
+from e2e.conftest import available, book, booking_replica, cancel_event, create_event, settled_audit
 from tools.stack.stack import Stack
 from tools.testing.launch import running_stack
 from tools.testing.postgres import PostgresServer
@@ -38,31 +35,8 @@ def stack(postgresql_server: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
         yield stack
 
 
-def _second_replica(stack: Stack, **overrides: str) -> Service:
-    """Another booking_service process on the stack's booking database, on ports of its own."""
-    http_port, grpc_port = free_port(), free_port()
-    assert stack.database is not None
-    env = service_environment(
-        BOOKING,
-        stack.config,
-        stack.database,
-        {"HTTP_PORT": str(http_port), "GRPC_PORT": str(grpc_port), **overrides},
-    )
-    replica = launch(
-        BOOKING,
-        env,
-        stack.output,
-        host=stack.config.host,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        database=stack.config.booking_db,
-    )
-    replica.wait_ready("/readyz", timeout=30)
-    return replica
-
-
 async def test_two_replicas_expire_every_hold_once(http: aiohttp.ClientSession, stack: Stack) -> None:
-    replica = _second_replica(stack)
+    replica = booking_replica(stack)
     try:
         event_id = await create_event(http, stack, 400)
         holds = await asyncio.gather(*(book(http, stack, event_id, f"u{n}", seats=2, hold=True) for n in range(200)))
@@ -83,7 +57,7 @@ async def test_a_replica_dying_mid_cancellation_leaves_the_rest_to_the_other(
     # The stack's own replica stays healthy; the second dies after the first chunk it cancels.
     # Holds last long here: each one is cancelled with its event, none runs out first.
     stack.start_service("booking", HOLD_TTL_SECONDS="600")
-    replica = _second_replica(stack, HOLD_TTL_SECONDS="600", TICKETFLOW_TEST_FAULTS="event_cancel_after_chunk")
+    replica = booking_replica(stack, HOLD_TTL_SECONDS="600", TICKETFLOW_TEST_FAULTS="event_cancel_after_chunk")
     try:
         event_id = await create_event(http, stack, 700)
         gate = asyncio.Semaphore(64)

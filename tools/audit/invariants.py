@@ -16,6 +16,13 @@ seat audit of the tests, the load tool and the benchmark.
    interval plus some slack ago (by the booking database's clock).
 5. A cancelled event holds nothing: no RESERVED reservation of it, no CONFIRMED or HELD booking.
 6. One booking per idempotency key (per user).
+7. Waiting lists (tools.audit.waitlist): (a) waitlist_size = WAITING entries, none WAITING on a
+   cancelled event; (b) an OFFERED entry's reservation has its event and seats; (c) every offer
+   is acknowledged and recorded as its booking (same id, user, event, seats, entry), and every
+   booking recorded as an offer is one; (d) no WAITING entry fits the available seats of an
+   event on sale; (e) offers go first fit in join order: no offer skipped an earlier entry
+   that fits (from the instants entries stopped waiting); (f) no queue jumping: no reservation
+   but an offer took seats while an entry of its event was WAITING.
 The event service's tests check (1b) after every race they stage; the end-to-end tests, the
 load tool and the benchmark check all of them after a run (tools.audit.settled). The report
 groups what it finds by check, each violation naming the event or booking.
@@ -30,6 +37,7 @@ from typing import Any
 
 import psycopg
 
+from tools.audit import waitlist
 from tools.audit.snapshot import SeatMismatch, Snapshot, read_snapshot, seat_mismatches
 
 # Re-exported: the event service's tests use them.
@@ -49,7 +57,14 @@ UNSETTLED_CHECK = "nothing PENDING, CANCELLING or EXPIRING"
 HOLDS = "no hold HELD past its expireTime"
 CANCELLED = "a cancelled event holds nothing"
 KEYS = "one booking per idempotency key"
-CHECKS = (SEATS, RESERVATIONS, UNSETTLED_CHECK, HOLDS, CANCELLED, KEYS)
+WAITLIST_SIZES = "waitlist_size = WAITING entries (none on a cancelled event)"
+OFFER_SEATS = "an OFFERED entry's reservation has its event and seats"
+OFFERS_RECORDED = "every offer acknowledged and recorded as its booking"
+UNOFFERED = "no WAITING entry fits an on-sale event's available seats"
+OFFER_ORDER = "offers first fit in join order"
+QUEUE_JUMPS = "no reservation taken while the list waited (no queue jumping)"
+WAITLIST_CHECKS = (WAITLIST_SIZES, OFFER_SEATS, OFFERS_RECORDED, UNOFFERED, OFFER_ORDER, QUEUE_JUMPS)
+CHECKS = (SEATS, RESERVATIONS, UNSETTLED_CHECK, HOLDS, CANCELLED, KEYS, *WAITLIST_CHECKS)
 
 
 def assert_seats_consistent(event_dsn: str) -> None:
@@ -71,10 +86,13 @@ class Report:
     available_seats: int = 0
     bookings_by_status: dict[str, int] = field(default_factory=dict)
     seats_by_status: dict[str, int] = field(default_factory=dict)
+    # Waiting-list entries by state (empty when no event has a list).
+    waitlist_by_state: dict[str, int] = field(default_factory=dict)
     # Bookings whose settling is under way: the unsettled statuses, CONFIRMED or HELD bookings
     # of a cancelled event (the booking service cancels them within seconds), and holds past
     # their expireTime by less than the sweep interval and slack (the sweeper is due to take
-    # them; beyond that they are violations, not work in flight).
+    # them; beyond that they are violations, not work in flight), and offers the booking
+    # service has yet to record.
     in_flight: int = 0
 
     @property
@@ -89,9 +107,11 @@ class Report:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.bookings_by_status.items())) or "none"
         verdict = "PASSED" if self.ok else f"FAILED ({sum(self.counts.values())} violations)"
         cancelled = f" ({self.cancelled_events} cancelled)" if self.cancelled_events else ""
+        entries = ", ".join(f"{k} {v}" for k, v in sorted(self.waitlist_by_state.items()))
         return (
             f"audit {verdict}: {self.events} events{cancelled}, {self.total_seats} seats in all, "
             f"{self.available_seats} available; bookings: {statuses}"
+            + (f"; waiting lists: {entries}" if entries else "")
         )
 
     def lines(self) -> list[str]:
@@ -145,6 +165,7 @@ def check(snapshot: Snapshot, limit: int = 20) -> Report:
         available_seats=sum(e.available for e in snapshot.events.values()),
         bookings_by_status={status: n for status, (n, _) in snapshot.statuses.items()},
         seats_by_status={status: seats for status, (_, seats) in snapshot.statuses.items()},
+        waitlist_by_state=waitlist.states(snapshot),
     )
     holding = {**snapshot.confirmed, **snapshot.held}
     cancelled = {event_id for event_id, e in snapshot.events.items() if e.cancelled}
@@ -152,6 +173,7 @@ def check(snapshot: Snapshot, limit: int = 20) -> Report:
         sum(report.bookings_by_status.get(s, 0) for s in UNSETTLED)
         + sum(1 for b in holding.values() if b.event_id in cancelled)
         + snapshot.due_holds
+        + waitlist.unacknowledged(snapshot)
     )
     found = {
         SEATS: _seats(snapshot, limit),
@@ -170,6 +192,12 @@ def check(snapshot: Snapshot, limit: int = 20) -> Report:
             (f"idempotency key {key!r} of user {user!r} has {n} bookings" for user, key, n in snapshot.duplicate_keys),
             limit,
         ),
+        WAITLIST_SIZES: _listed(waitlist.sizes(snapshot), limit),
+        OFFER_SEATS: _listed(waitlist.offer_seats(snapshot), limit),
+        OFFERS_RECORDED: _listed(waitlist.recorded(snapshot), limit),
+        UNOFFERED: _listed(waitlist.unoffered(snapshot), limit),
+        OFFER_ORDER: _listed(waitlist.order(snapshot), limit),
+        QUEUE_JUMPS: _queue_jumps(snapshot, limit),
     }
     report.findings = {name: f.result() for name, f in found.items() if f.count}
     report.counts = {name: f.count for name, f in found.items() if f.count}
@@ -230,6 +258,13 @@ def _overdue_holds(snapshot: Snapshot, limit: int) -> _Findings:
     )
     # The snapshot lists the first ones only; the rest are counted in the database.
     findings.more += max(0, snapshot.overdue_count - findings.count)
+    return findings
+
+
+def _queue_jumps(snapshot: Snapshot, limit: int) -> _Findings:
+    findings = _listed(map(str, snapshot.queue_jumps), limit)
+    # The snapshot lists the first ones only; the rest are counted in the database.
+    findings.more += max(0, snapshot.queue_jump_count - findings.count)
     return findings
 
 

@@ -1,8 +1,8 @@
 """`--launch`: the load tool's own throw-away stack (the launcher of //:ticketflow and the
 benchmark: an embedded PostgreSQL and both services on free ports, this machine's dev key),
 with the booking service settings a run wants to exercise: a short hold TTL and sweep
-interval, the per-user cap the run assumes. The services' logs go to a directory the tool
-names, not to its output."""
+interval, the per-user cap the run assumes, a short waiting-list offer TTL and poll. The
+services' logs go to a directory the tool names, not to its output."""
 
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ class LaunchSettings:
     hold_ttl: int | None = None  # HOLD_TTL_SECONDS; None: the service's default
     hold_sweep_interval: float | None = None  # HOLD_SWEEP_INTERVAL_SECONDS
     user_cap: int | None = None  # MAX_SEATS_PER_USER_PER_EVENT
+    offer_ttl: int | None = None  # WAITLIST_OFFER_TTL_SECONDS
+    waitlist_poll: float | None = None  # WAITLIST_POLL_SECONDS
 
     def booking_env(self) -> dict[str, str]:
         settings = {
             "HOLD_TTL_SECONDS": self.hold_ttl,
             "HOLD_SWEEP_INTERVAL_SECONDS": self.hold_sweep_interval,
             "MAX_SEATS_PER_USER_PER_EVENT": self.user_cap,
+            "WAITLIST_OFFER_TTL_SECONDS": self.offer_ttl,
+            "WAITLIST_POLL_SECONDS": self.waitlist_poll,
         }
         return {name: f"{value:g}" for name, value in settings.items() if value is not None}
 

@@ -1,8 +1,10 @@
-"""`bazel run //tools/loadtest -- flash|spread|audit [options]`: load any running TicketFlow
-through its public REST API, then audit both databases.
+"""`bazel run //tools/loadtest -- flash|spread|waitlist|audit [options]`: load any running
+TicketFlow through its public REST API, then audit both databases.
 
     flash    every booking on one new event: --seats, --requests, --concurrency
     spread   bookings spread at random over --events new events of --seats each
+    waitlist a sold-out event, --waiters on its waiting list, a stream of --cancellations
+             (see tools/loadtest/waitlist_cli.py: `waitlist --help`)
     audit    only the audit of both databases (after waiting for them to settle)
 
 Targets are only the URLs given (default: the README's ports on 127.0.0.1). The audit needs
@@ -36,6 +38,7 @@ import uvloop
 from tools.audit.invariants import DEFAULT_SWEEP_INTERVAL, Report
 from tools.audit.settled import settled_audit
 from tools.devkeys import dev_identity
+from tools.loadtest import waitlist_cli
 from tools.loadtest.launch import LaunchSettings, launched_stack
 from tools.loadtest.run import Result, Targets, run
 from tools.loadtest.workload import Workload
@@ -52,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     flash = modes.add_parser("flash", help="a flash sale on one event")
     spread = modes.add_parser("spread", help="bookings spread over many events")
     audit = modes.add_parser("audit", help="only audit both databases")
+    waitlist_cli.add_parser(modes)
     for mode, seats, requests in ((flash, 5000, 20000), (spread, 1000, 20000)):
         mode.add_argument("--seats", type=int, default=seats, help="seats of each event (default %(default)s)")
         mode.add_argument("--requests", type=int, default=requests, help="bookings to send (default %(default)s)")
@@ -178,6 +182,9 @@ def print_result(result: Result) -> None:
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.mode == "waitlist":
+        waitlist_cli.check(parser, args)
+        return waitlist_cli.main(args)
     _check(parser, args)
     sweep = DEFAULT_SWEEP_INTERVAL if args.hold_sweep_interval is None else args.hold_sweep_interval
     if args.mode == "audit":

@@ -6,6 +6,7 @@ still there).
         stack.booking_url                                       # http://127.0.0.1:<port>
         stack.stop_service("event"); stack.start_service("event")
         stack.kill_service("booking"); stack.start_service("booking", ready="/healthz", X="1")
+        replica = stack.start_replica("booking")                # a second booking_service process
         stack.token("alice"), stack.token("root", admin=True)   # bearer tokens the services accept
 
 The services are the Bazel-built binaries in the caller's runfiles (`//tools/stack` has them in
@@ -24,7 +25,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from tools.devkeys import DevIdentity, dev_identity, mint_token
-from tools.embedded_postgres.server import DURABLE, EmbeddedPostgres
+from tools.embedded_postgres.server import DURABLE, EmbeddedPostgres, free_port
 from tools.stack.config import StackConfig
 from tools.stack.database import DatabaseServer
 from tools.stack.environment import callers_groups, service_environment
@@ -83,6 +84,29 @@ class Stack:
         self._services[name] = service
         service.wait_ready(ready, timeout=self.config.ready_timeout, should_stop=should_stop)
         return service
+
+    def start_replica(self, name: str, /, ready: str | None = "/readyz", **overrides: str) -> Service:
+        """Another process of the service `name` on the same database (replicas share it, as in
+        production), on free ports of its own, with the stack's settings and `overrides`;
+        waits until GET `ready` answers 200 (None: does not wait, for a process meant to die
+        at a fault point before it is ready). The stack does not track it: the caller stops it
+        (`replica.child.stop(timeout)`)."""
+        assert self.database is not None, "start() first"
+        spec = _SPECS[name]
+        http_port, grpc_port = free_port(), free_port()
+        ports = {"HTTP_PORT": str(http_port), "GRPC_PORT": str(grpc_port)}
+        replica = launch(
+            spec,
+            service_environment(spec, self.config, self.database, {**ports, **overrides}),
+            self.output,
+            host=self.config.host,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            database=self.config.database(name),
+        )
+        if ready is not None:
+            replica.wait_ready(ready, timeout=self.config.ready_timeout)
+        return replica
 
     def stop_service(self, name: str) -> int | None:
         """SIGTERM, SIGKILL after the stop timeout; its exit status."""
