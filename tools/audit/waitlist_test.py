@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -33,7 +32,7 @@ from tools.audit.invariants import (
     audit_dsns,
 )
 from tools.audit.settled import settled_audit
-from tools.testing.postgres import PostgresServer, migrated_template
+from tools.testing.postgres import PostgresServer, ServiceDatabases, service_databases, service_templates
 
 EVENT = uuid.UUID("00000000-0000-4000-8000-00000000000e")
 START = datetime.now(UTC) - timedelta(hours=1)
@@ -50,27 +49,12 @@ O1, O2, O3, O4 = (uuid.uuid5(uuid.NAMESPACE_URL, name) for name in ("o1", "o2", 
 
 @pytest.fixture(scope="module")
 def templates(postgresql_server: PostgresServer) -> Iterator[tuple[str, str]]:
-    with (
-        migrated_template(postgresql_server, "event_service") as events,
-        migrated_template(postgresql_server, "booking_service") as bookings,
-    ):
-        yield events, bookings
+    with service_templates(postgresql_server) as templates:
+        yield templates
 
 
-@dataclass
-class History:
+class History(ServiceDatabases):
     """Both databases, written to as the services write them."""
-
-    event_dsn: str
-    booking_dsn: str
-
-    def events(self, statement: str, *params: object) -> None:
-        with psycopg.connect(self.event_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)
-
-    def bookings(self, statement: str, *params: object) -> None:
-        with psycopg.connect(self.booking_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)
 
     def audit(self) -> Report:
         return audit_dsns(self.booking_dsn, self.event_dsn)
@@ -161,11 +145,8 @@ class History:
 
 @pytest.fixture
 def history(postgresql_server: PostgresServer, templates: tuple[str, str]) -> Iterator[History]:
-    with (
-        postgresql_server.database(templates[0], prefix="events") as events,
-        postgresql_server.database(templates[1], prefix="bookings") as bookings,
-    ):
-        h = History(postgresql_server.dsn(events), postgresql_server.dsn(bookings))
+    with service_databases(postgresql_server, templates) as dsns:
+        h = History(*dsns)
         h.events(
             "INSERT INTO events (id, name, start_time, total_seats, available_seats) VALUES (%s, 'Gig', now(), 4, 4)",
             EVENT,

@@ -6,14 +6,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import psycopg
 import pytest
 
 from tools.audit.settled import settled_audit
 from tools.loadtest.main import main
-from tools.testing.postgres import PostgresServer, migrated_template
+from tools.testing.postgres import PostgresServer, ServiceDatabases, service_databases, service_templates
 
 EVENT = uuid.UUID("00000000-0000-4000-8000-000000000001")
 BOOKED = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
@@ -21,26 +19,11 @@ BOOKED = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
 
 @pytest.fixture(scope="module")
 def templates(postgresql_server: PostgresServer) -> Iterator[tuple[str, str]]:
-    with (
-        migrated_template(postgresql_server, "event_service") as events,
-        migrated_template(postgresql_server, "booking_service") as bookings,
-    ):
-        yield events, bookings
+    with service_templates(postgresql_server) as templates:
+        yield templates
 
 
-@dataclass
-class Databases:
-    event_dsn: str
-    booking_dsn: str
-
-    def events(self, statement: str, *params: object) -> None:
-        with psycopg.connect(self.event_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)
-
-    def bookings(self, statement: str, *params: object) -> None:
-        with psycopg.connect(self.booking_dsn, autocommit=True) as conn:
-            conn.execute(statement, params)
-
+class Databases(ServiceDatabases):
     def add_booking(
         self, booking_id: uuid.UUID, seats: int, status: str, key: str | None = None, expires_in: float | None = None
     ) -> None:
@@ -74,11 +57,8 @@ class Databases:
 @pytest.fixture
 def dbs(postgresql_server: PostgresServer, templates: tuple[str, str]) -> Iterator[Databases]:
     """One event of 10 seats, 3 of them held by a CONFIRMED booking: a consistent state."""
-    with (
-        postgresql_server.database(templates[0], prefix="events") as events,
-        postgresql_server.database(templates[1], prefix="bookings") as bookings,
-    ):
-        dbs = Databases(postgresql_server.dsn(events), postgresql_server.dsn(bookings))
+    with service_databases(postgresql_server, templates) as dsns:
+        dbs = Databases(*dsns)
         dbs.events(
             "INSERT INTO events (id, name, start_time, total_seats, available_seats) VALUES (%s, 'Gig', now(), 10, 7)",
             EVENT,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from pytest_postgresql.janitor import DatabaseJanitor
@@ -105,6 +106,43 @@ def migrated_template(server: PostgresServer, package: str) -> Iterator[str]:
 
     with server.template(f"{package}_tmpl", load) as name:
         yield name
+
+
+@dataclass
+class ServiceDatabases:
+    """One database of each service, made from their migrated templates, for tests that write
+    a history straight into both (the audit's tests)."""
+
+    event_dsn: str
+    booking_dsn: str
+
+    def events(self, statement: str, *params: object) -> None:
+        with psycopg.connect(self.event_dsn, autocommit=True) as conn:
+            conn.execute(statement, params)
+
+    def bookings(self, statement: str, *params: object) -> None:
+        with psycopg.connect(self.booking_dsn, autocommit=True) as conn:
+            conn.execute(statement, params)
+
+
+@contextlib.contextmanager
+def service_templates(server: PostgresServer) -> Iterator[tuple[str, str]]:
+    """The migrated templates of the event service and the booking service, in that order."""
+    with (
+        migrated_template(server, "event_service") as events,
+        migrated_template(server, "booking_service") as bookings,
+    ):
+        yield events, bookings
+
+
+@contextlib.contextmanager
+def service_databases(server: PostgresServer, templates: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """Fresh (event, booking) database DSNs made from `service_templates`."""
+    with (
+        server.database(templates[0], prefix="events") as events,
+        server.database(templates[1], prefix="bookings") as bookings,
+    ):
+        yield server.dsn(events), server.dsn(bookings)
 
 
 @contextlib.asynccontextmanager
