@@ -206,6 +206,22 @@ def signing_key() -> testkeys.SigningKey:
     return testkeys.signing_key("booking-test-key")
 
 
+# Bearer headers for REST tests: two users and an admin.
+@pytest.fixture
+def alice(signing_key: testkeys.SigningKey) -> dict[str, str]:
+    return {"Authorization": bearer(signing_key, "alice")}
+
+
+@pytest.fixture
+def bob(signing_key: testkeys.SigningKey) -> dict[str, str]:
+    return {"Authorization": bearer(signing_key, "bob")}
+
+
+@pytest.fixture
+def admin(signing_key: testkeys.SigningKey) -> dict[str, str]:
+    return {"Authorization": bearer(signing_key, "root", admin=True)}
+
+
 @pytest.fixture(scope="session")
 def jwks_file(signing_key: testkeys.SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("idp") / "jwks.json"

@@ -10,30 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
 from quart.typing import TestClientProtocol as Client
 
 from booking_service import app
-from booking_service.conftest import StandInEvents, bearer
-from service_runtime.auth import testkeys
+from booking_service.conftest import StandInEvents
 from ticketflow.event.v1 import event_service_pb2 as event_pb
 
 EVENT = str(uuid.uuid4())
-
-
-@pytest.fixture
-def alice(signing_key: testkeys.SigningKey) -> dict[str, str]:
-    return {"Authorization": bearer(signing_key, "alice")}
-
-
-@pytest.fixture
-def bob(signing_key: testkeys.SigningKey) -> dict[str, str]:
-    return {"Authorization": bearer(signing_key, "bob")}
-
-
-@pytest.fixture
-def admin(signing_key: testkeys.SigningKey) -> dict[str, str]:
-    return {"Authorization": bearer(signing_key, "root", admin=True)}
 
 
 async def _hold(client: Client, headers: dict[str, str], **extra: Any) -> dict[str, Any]:

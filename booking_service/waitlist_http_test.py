@@ -34,21 +34,6 @@ def lists(stand_in_events: tuple[StandInEvents, str]) -> StandInEvents:
     return stand_in_events[0]
 
 
-@pytest.fixture
-def alice(signing_key: testkeys.SigningKey) -> dict[str, str]:
-    return {"Authorization": bearer(signing_key, "alice")}
-
-
-@pytest.fixture
-def bob(signing_key: testkeys.SigningKey) -> dict[str, str]:
-    return {"Authorization": bearer(signing_key, "bob")}
-
-
-@pytest.fixture
-def admin(signing_key: testkeys.SigningKey) -> dict[str, str]:
-    return {"Authorization": bearer(signing_key, "root", admin=True)}
-
-
 async def _error(response: Any) -> tuple[int, str, dict[str, str]]:
     body = await response.get_json()
     detail = body["details"][0]
