@@ -1,9 +1,12 @@
 """protoc with the gRPC Python plugin and mypy-protobuf's stub plugins, from the locked wheels.
 
 Used by the rules in defs.bzl as their code generator, so no protoc or plugin is ever compiled
-from C++ sources. The well-known types (google/protobuf/*.proto) shipped with grpcio-tools are
-always on the import path. Besides protoc's own outputs (`--python_out`, `--grpc_python_out`
-from grpcio-tools), two more are available:
+from C++ sources. Two sets of shared protos are always on the import path: the well-known types
+(google/protobuf/*.proto) shipped with grpcio-tools, and the Google API annotations
+(google/api/annotations.proto, http.proto: the `google.api.http` REST mapping) shipped with
+googleapis-common-protos, the same wheel whose `annotations_pb2` the generated code imports.
+Besides protoc's own outputs (`--python_out`, `--grpc_python_out` from grpcio-tools), two
+more are available:
 
     --mypy_out=DIR        *_pb2.pyi       typed stubs of the messages (mypy-protobuf's protoc-gen-mypy)
     --mypy_grpc_out=DIR   *_pb2_grpc.pyi  typed stubs of the stubs and servicers (protoc-gen-mypy_grpc)
@@ -15,6 +18,7 @@ run writes two small launchers of its own: this interpreter, this process's impo
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -42,14 +46,23 @@ def write_plugin(directory: Path, name: str, function: str) -> Path:
     return launcher
 
 
+def _module_file(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"protoc: {name} is not installed (googleapis-common-protos)")
+    return spec.origin
+
+
 def main(argv: list[str]) -> int:
     well_known = resources.files("grpc_tools") / "_proto"
+    # google/api/annotations.proto sits beside its _pb2 module: the import root is two levels up.
+    google_api = Path(_module_file("google.api.annotations_pb2")).parent.parent.parent
     with tempfile.TemporaryDirectory(prefix="protoc-plugins-") as plugins:
         plugin_flags = [
             f"--plugin=protoc-gen-{name}={write_plugin(Path(plugins), name, function)}"
             for name, function in _PLUGINS.items()
         ]
-        return int(protoc.main(["protoc", *plugin_flags, *argv, f"-I{well_known}"]))
+        return int(protoc.main(["protoc", *plugin_flags, *argv, f"-I{well_known}", f"-I{google_api}"]))
 
 
 if __name__ == "__main__":
